@@ -1,0 +1,15 @@
+//! The schema of jobgraph as an ordered list of migrations. `jobgraph migrate` and the server's
+//! start run them; nothing else changes the schema.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261130_000001_create_tables;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261130_000001_create_tables::Migration)]
+    }
+}

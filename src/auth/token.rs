@@ -1,0 +1,216 @@
+//! HS256 bearer tokens (DESIGN.md §2): claims `sub`, `tenant`, `roles`, `exp`; no leeway.
+
+use super::{Actor, Role};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+/// The claims jobgraph reads and writes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub tenant: String,
+    pub roles: Vec<String>,
+    pub exp: i64,
+}
+
+/// Why a token was refused; the text goes to the client after `UNAUTHENTICATED`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("missing bearer token: send `Authorization: Bearer <token>`")]
+    Missing,
+    #[error("the Authorization header must be `Bearer <token>`")]
+    NotBearer,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token's signature is invalid")]
+    BadSignature,
+    #[error("the token is malformed: {0}")]
+    Malformed(String),
+    #[error("the token's claims are invalid: {0}")]
+    BadClaims(String),
+}
+
+/// The signing and verifying keys of one secret.
+#[derive(Clone)]
+pub struct TokenKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+impl std::fmt::Debug for TokenKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenKeys(..)")
+    }
+}
+
+/// Longest accepted `sub` and `tenant`.
+const MAX_ID_CHARS: usize = 200;
+
+impl TokenKeys {
+    pub fn new(secret: &[u8]) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        // No grace after `exp`: a token is dead the second it expires.
+        validation.leeway = 0;
+        validation.validate_exp = true;
+        validation.set_required_spec_claims(&["exp"]);
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+        }
+    }
+
+    /// Signs a token for `actor` valid for `ttl_seconds` from now.
+    pub fn mint(&self, actor: &Actor, ttl_seconds: i64) -> Result<String, TokenError> {
+        let claims = Claims {
+            sub: actor.id.clone(),
+            tenant: actor.tenant.clone(),
+            roles: actor.roles.iter().map(|r| r.as_str().to_string()).collect(),
+            exp: chrono::Utc::now().timestamp() + ttl_seconds,
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| TokenError::Malformed(e.to_string()))
+    }
+
+    /// Verifies a raw token and returns its actor.
+    pub fn verify(&self, token: &str) -> Result<Actor, TokenError> {
+        use jsonwebtoken::errors::ErrorKind;
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => TokenError::Expired,
+                ErrorKind::InvalidSignature => TokenError::BadSignature,
+                ErrorKind::MissingRequiredClaim(c) => {
+                    TokenError::BadClaims(format!("`{c}` is required"))
+                }
+                ErrorKind::Json(_) => TokenError::BadClaims(
+                    "`sub`, `tenant` (strings), `roles` (a list) and `exp` (a number) are required"
+                        .into(),
+                ),
+                ErrorKind::InvalidAlgorithm => {
+                    TokenError::Malformed("only HS256 is accepted".into())
+                }
+                _ => TokenError::Malformed(e.to_string()),
+            })?;
+        actor_from_claims(data.claims)
+    }
+
+    /// Verifies an `Authorization` header value (`Bearer <token>`).
+    pub fn verify_header(&self, header: Option<&str>) -> Result<Actor, TokenError> {
+        let header = header.ok_or(TokenError::Missing)?.trim();
+        let (scheme, token) = header.split_once(' ').ok_or(TokenError::NotBearer)?;
+        if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+            return Err(TokenError::NotBearer);
+        }
+        self.verify(token.trim())
+    }
+}
+
+fn actor_from_claims(claims: Claims) -> Result<Actor, TokenError> {
+    let check_id = |name: &str, value: &str| {
+        if value.trim().is_empty() || value.chars().count() > MAX_ID_CHARS {
+            Err(TokenError::BadClaims(format!(
+                "`{name}` must be 1..{MAX_ID_CHARS} characters"
+            )))
+        } else {
+            Ok(())
+        }
+    };
+    check_id("sub", &claims.sub)?;
+    check_id("tenant", &claims.tenant)?;
+    if claims.roles.is_empty() {
+        return Err(TokenError::BadClaims("`roles` must not be empty".into()));
+    }
+    let mut roles = Vec::with_capacity(claims.roles.len());
+    for name in &claims.roles {
+        let role = Role::parse(name).ok_or_else(|| {
+            TokenError::BadClaims(format!(
+                "unknown role `{name}` (ADMIN, MEMBER, AGENT or VIEWER)"
+            ))
+        })?;
+        if !roles.contains(&role) {
+            roles.push(role);
+        }
+    }
+    Ok(Actor::new(claims.sub, claims.tenant, roles))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> TokenKeys {
+        TokenKeys::new(b"test-secret-test-secret-test-secret")
+    }
+
+    fn raw(claims: serde_json::Value, secret: &[u8]) -> String {
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(secret),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn round_trip() {
+        let actor = Actor::new("alice", "acme", vec![Role::Member, Role::Agent]);
+        let token = keys().mint(&actor, 60).unwrap();
+        assert_eq!(keys().verify(&token).unwrap(), actor);
+        assert_eq!(
+            keys()
+                .verify_header(Some(&format!("Bearer {token}")))
+                .unwrap(),
+            actor
+        );
+    }
+
+    #[test]
+    fn refusals() {
+        let k = keys();
+        let actor = Actor::new("a", "t", vec![Role::Viewer]);
+        assert_eq!(
+            k.verify(&k.mint(&actor, -1).unwrap()),
+            Err(TokenError::Expired)
+        );
+        let other = TokenKeys::new(b"another-secret");
+        assert_eq!(
+            k.verify(&other.mint(&actor, 60).unwrap()),
+            Err(TokenError::BadSignature)
+        );
+        assert_eq!(k.verify_header(None), Err(TokenError::Missing));
+        assert_eq!(
+            k.verify_header(Some("Basic abc")),
+            Err(TokenError::NotBearer)
+        );
+        assert!(matches!(
+            k.verify("not-a-jwt"),
+            Err(TokenError::Malformed(_))
+        ));
+        let exp = chrono::Utc::now().timestamp() + 60;
+        let secret = b"test-secret-test-secret-test-secret";
+        let no_exp = raw(
+            serde_json::json!({"sub": "a", "tenant": "t", "roles": ["ADMIN"]}),
+            secret,
+        );
+        assert!(matches!(k.verify(&no_exp), Err(TokenError::BadClaims(_))));
+        let no_roles = raw(
+            serde_json::json!({"sub": "a", "tenant": "t", "roles": [], "exp": exp}),
+            secret,
+        );
+        assert!(matches!(k.verify(&no_roles), Err(TokenError::BadClaims(_))));
+        let bad_role = raw(
+            serde_json::json!({"sub": "a", "tenant": "t", "roles": ["ROOT"], "exp": exp}),
+            secret,
+        );
+        assert!(matches!(k.verify(&bad_role), Err(TokenError::BadClaims(_))));
+        let no_tenant = raw(
+            serde_json::json!({"sub": "a", "roles": ["ADMIN"], "exp": exp}),
+            secret,
+        );
+        assert!(matches!(
+            k.verify(&no_tenant),
+            Err(TokenError::BadClaims(_))
+        ));
+    }
+}

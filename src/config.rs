@@ -1,0 +1,228 @@
+//! Command line and environment (DESIGN.md §11). A flag beats its variable; a bad value stops
+//! the start with a message naming the setting.
+//!
+//! May import: clap, auth (for the secret), db (to tell backends apart).
+
+use crate::db::Backend;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "jobgraph",
+    version,
+    about = "A GraphQL server for the jobs and tasks of an agent platform"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Bring the database schema up to date, then exit.
+    Migrate,
+    /// Print a signed token for an actor.
+    Token(TokenArgs),
+    /// Print the GraphQL schema (SDL).
+    Schema,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// The tenant the actor acts in.
+    #[arg(long)]
+    pub tenant: String,
+    /// The actor's id (the `sub` claim).
+    #[arg(long)]
+    pub sub: String,
+    /// A role: ADMIN, MEMBER, AGENT or VIEWER (repeat for several).
+    #[arg(long = "role", required = true, value_parser = parse_role)]
+    pub roles: Vec<crate::auth::Role>,
+    /// How long the token lives.
+    #[arg(long, default_value_t = 86_400, value_parser = clap::value_parser!(i64).range(1..=31_536_000))]
+    pub ttl_seconds: i64,
+}
+
+fn parse_role(s: &str) -> Result<crate::auth::Role, String> {
+    crate::auth::Role::parse(&s.to_ascii_uppercase())
+        .ok_or_else(|| format!("`{s}` is not a role (ADMIN, MEMBER, AGENT or VIEWER)"))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The settings every command shares.
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// Address to listen on.
+    #[arg(
+        long,
+        env = "JOBGRAPH_LISTEN",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub listen: SocketAddr,
+    /// sqlite:PATH or postgres://… (also read from DATABASE_URL). Default: <data-dir>/jobgraph.db.
+    #[arg(long, env = "JOBGRAPH_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// Directory for runtime state (the SQLite file, the development JWT secret).
+    #[arg(
+        long,
+        env = "JOBGRAPH_DATA_DIR",
+        default_value = "./data",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+    /// HS256 secret for bearer tokens. Default: generated once into <data-dir>/jwt-secret (SQLite only).
+    #[arg(
+        long,
+        env = "JOBGRAPH_JWT_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
+    pub jwt_secret: Option<String>,
+    /// Largest JSON value an input may carry, in bytes.
+    #[arg(long, env = "JOBGRAPH_MAX_JSON_BYTES", default_value_t = 1_048_576, value_parser = clap::value_parser!(u64).range(1024..=67_108_864), global = true)]
+    pub max_json_bytes: u64,
+    /// Largest request body, in bytes.
+    #[arg(long, env = "JOBGRAPH_MAX_BODY_BYTES", default_value_t = 2_097_152, value_parser = clap::value_parser!(u64).range(1024..=268_435_456), global = true)]
+    pub max_body_bytes: u64,
+    /// Deepest query accepted (GraphiQL's introspection needs 16).
+    #[arg(long, env = "JOBGRAPH_MAX_QUERY_DEPTH", default_value_t = 16, value_parser = clap::value_parser!(u64).range(2..=1000), global = true)]
+    pub max_query_depth: u64,
+    /// Most complex query accepted.
+    #[arg(long, env = "JOBGRAPH_MAX_QUERY_COMPLEXITY", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(10..=10_000_000), global = true)]
+    pub max_query_complexity: u64,
+    /// Deadline of one request, in milliseconds.
+    #[arg(long, env = "JOBGRAPH_REQUEST_TIMEOUT_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..=3_600_000), global = true)]
+    pub request_timeout_ms: u64,
+    /// Size of the database connection pool.
+    #[arg(long, env = "JOBGRAPH_DB_MAX_CONNECTIONS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(2..=1000), global = true)]
+    pub db_max_connections: u32,
+    /// Log lines as text or JSON.
+    #[arg(long, env = "JOBGRAPH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+}
+
+impl Settings {
+    /// The database URL: the flag or `JOBGRAPH_DATABASE_URL`, else `DATABASE_URL`, else the
+    /// SQLite file in the data directory.
+    pub fn database_url(&self) -> Result<String, String> {
+        let url = self
+            .database_url
+            .clone()
+            .or_else(|| std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()))
+            .unwrap_or_else(|| {
+                format!(
+                    "sqlite:{}?mode=rwc",
+                    self.data_dir.join("jobgraph.db").display()
+                )
+            });
+        if Backend::of_url(&url).is_none() {
+            return Err(format!(
+                "--database-url: `{}` is neither sqlite:PATH nor postgres://…",
+                crate::db::redact(&url)
+            ));
+        }
+        Ok(url)
+    }
+
+    /// The JWT secret: given, or (SQLite only) the one generated into the data directory.
+    pub fn jwt_secret(&self, backend: Backend) -> Result<Vec<u8>, String> {
+        if let Some(secret) = &self.jwt_secret {
+            if secret.len() < 16 {
+                return Err("--jwt-secret: use at least 16 characters".into());
+            }
+            return Ok(secret.clone().into_bytes());
+        }
+        if backend == Backend::Postgres {
+            return Err("--jwt-secret (or JOBGRAPH_JWT_SECRET) is required with PostgreSQL, so that every replica signs alike".into());
+        }
+        dev_secret(&self.data_dir)
+    }
+}
+
+/// Reads `<data-dir>/jwt-secret`, creating it (mode 0600) on first use.
+fn dev_secret(data_dir: &Path) -> Result<Vec<u8>, String> {
+    use std::io::Write;
+    let path = data_dir.join("jwt-secret");
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        let secret = existing.trim();
+        if secret.len() >= 16 {
+            return Ok(secret.as_bytes().to_vec());
+        }
+        return Err(format!(
+            "{}: the secret is too short; delete the file to generate a new one",
+            path.display()
+        ));
+    }
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| format!("--data-dir {}: {e}", data_dir.display()))?;
+    let bytes: [u8; 32] = rand::random();
+    let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(&path) {
+        Ok(mut file) => {
+            file.write_all(secret.as_bytes())
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            Ok(secret.into_bytes())
+        }
+        // Another process created it first: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => dev_secret(data_dir),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dev_secret_is_created_once_with_mode_0600() {
+        let dir = std::env::temp_dir().join(format!("jobgraph-secret-{}", uuid::Uuid::now_v7()));
+        let first = dev_secret(&dir).unwrap();
+        assert_eq!(first.len(), 64);
+        assert_eq!(dev_secret(&dir).unwrap(), first);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.join("jwt-secret"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn flags_parse_and_bad_values_name_the_setting() {
+        let cli = Cli::try_parse_from(["jobgraph", "--listen", "127.0.0.1:9000", "serve"]).unwrap();
+        assert_eq!(cli.settings.listen.port(), 9000);
+        let err = Cli::try_parse_from(["jobgraph", "--max-query-depth", "0"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--max-query-depth"), "{err}");
+        let token = Cli::try_parse_from([
+            "jobgraph", "token", "--tenant", "t", "--sub", "s", "--role", "agent", "--role",
+            "VIEWER",
+        ])
+        .unwrap();
+        match token.command {
+            Some(Command::Token(args)) => assert_eq!(args.roles.len(), 2),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! The one error type of the service layer. Each variant is one `extensions.code` of the API
+//! (DESIGN.md §8); `graphql::error` turns it into a GraphQL error exactly once.
+//!
+//! May import: sea_orm (to classify database errors), serde_json, tracing.
+
+use serde_json::{Value, json};
+
+/// What went wrong, in the terms a client can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// UNAUTHENTICATED: no valid bearer token.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// FORBIDDEN: the caller's roles do not allow this on this record.
+    #[error("{0}")]
+    Forbidden(String),
+    /// NOT_FOUND (`id`): no such record in the caller's tenant.
+    #[error("{what} {id} was not found")]
+    NotFound { what: &'static str, id: String },
+    /// BAD_USER_INPUT (`field`): an argument is malformed or out of bounds.
+    #[error("{message}")]
+    BadInput { field: String, message: String },
+    /// PAYLOAD_TOO_LARGE (`field`): a JSON value or the request body is over its limit.
+    #[error("{message}")]
+    PayloadTooLarge { field: String, message: String },
+    /// INVALID_TRANSITION (`from`, `to`): the record's state does not allow this.
+    #[error("{message}")]
+    InvalidTransition {
+        from: String,
+        to: String,
+        message: String,
+    },
+    /// CONFLICT (`expectedVersion`, `actualVersion`): the record changed since it was read.
+    #[error(
+        "version {expected} was expected but the record is at version {actual}; read it again and retry"
+    )]
+    VersionConflict { expected: i32, actual: i32 },
+    /// CONFLICT (`expectedAttempt`, `actualAttempt`): a stale worker's call.
+    #[error("{message}")]
+    AttemptConflict {
+        expected: i32,
+        actual: i32,
+        message: String,
+    },
+    /// CYCLE_DETECTED (`cycle`): the edge would close a cycle.
+    #[error("{message}")]
+    CycleDetected { cycle: Vec<String>, message: String },
+    /// DEPENDENCY_UNMET (`unmet`): predecessors, prerequisites or subtasks are not done.
+    #[error("{message}")]
+    DependencyUnmet { unmet: Vec<Value>, message: String },
+    /// BUDGET_EXCEEDED: starting would overshoot a budget.
+    #[error("{0}")]
+    BudgetExceeded(String),
+    /// EVENTS_PRUNED: the cursor is below the pruning watermark.
+    #[error("{0}")]
+    EventsPruned(String),
+    /// TIMEOUT: the request ran past its deadline.
+    #[error("{0}")]
+    Timeout(String),
+    /// INTERNAL: a fault of the server. The detail is logged, never shown.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ServiceError {
+    /// The `extensions.code` of this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unauthenticated(_) => "UNAUTHENTICATED",
+            Self::Forbidden(_) => "FORBIDDEN",
+            Self::NotFound { .. } => "NOT_FOUND",
+            Self::BadInput { .. } => "BAD_USER_INPUT",
+            Self::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
+            Self::InvalidTransition { .. } => "INVALID_TRANSITION",
+            Self::VersionConflict { .. } | Self::AttemptConflict { .. } => "CONFLICT",
+            Self::CycleDetected { .. } => "CYCLE_DETECTED",
+            Self::DependencyUnmet { .. } => "DEPENDENCY_UNMET",
+            Self::BudgetExceeded(_) => "BUDGET_EXCEEDED",
+            Self::EventsPruned(_) => "EVENTS_PRUNED",
+            Self::Timeout(_) => "TIMEOUT",
+            Self::Internal(_) => "INTERNAL",
+        }
+    }
+
+    /// The extension keys besides `code`, as DESIGN.md §8 lists them.
+    pub fn extensions(&self) -> Vec<(&'static str, Value)> {
+        match self {
+            Self::NotFound { id, .. } => vec![("id", json!(id))],
+            Self::BadInput { field, .. } | Self::PayloadTooLarge { field, .. } => {
+                vec![("field", json!(field))]
+            }
+            Self::InvalidTransition { from, to, .. } => {
+                vec![("from", json!(from)), ("to", json!(to))]
+            }
+            Self::VersionConflict { expected, actual } => vec![
+                ("expectedVersion", json!(expected)),
+                ("actualVersion", json!(actual)),
+            ],
+            Self::AttemptConflict {
+                expected, actual, ..
+            } => vec![
+                ("expectedAttempt", json!(expected)),
+                ("actualAttempt", json!(actual)),
+            ],
+            Self::CycleDetected { cycle, .. } => vec![("cycle", json!(cycle))],
+            Self::DependencyUnmet { unmet, .. } => vec![("unmet", json!(unmet))],
+            _ => Vec::new(),
+        }
+    }
+
+    /// BAD_USER_INPUT naming `field`.
+    pub fn bad_input(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::BadInput {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// NOT_FOUND for a record of kind `what`.
+    pub fn not_found(what: &'static str, id: impl ToString) -> Self {
+        Self::NotFound {
+            what,
+            id: id.to_string(),
+        }
+    }
+
+    /// INVALID_TRANSITION from one state to another.
+    pub fn invalid_transition(what: &str, from: &str, to: &str) -> Self {
+        Self::InvalidTransition {
+            from: from.to_string(),
+            to: to.to_string(),
+            message: format!("a {what} cannot go from {from} to {to}"),
+        }
+    }
+}
+
+impl From<sea_orm::DbErr> for ServiceError {
+    /// Database faults are the server's: logged in full by the GraphQL layer, shown as INTERNAL.
+    fn from(err: sea_orm::DbErr) -> Self {
+        Self::Internal(format!("database: {err}"))
+    }
+}
+
+/// The result of every service method.
+pub type ServiceResult<T> = Result<T, ServiceError>;

@@ -1,0 +1,128 @@
+//! The one place errors become GraphQL errors (DESIGN.md §8).
+//!
+//! `to_gql` turns a `ServiceError` into an error with `extensions.code` and its keys; INTERNAL
+//! detail is logged here and never sent. `ErrorCodes` gives the errors async-graphql raises
+//! itself (syntax, validation, coercion, depth, complexity) their code, where responses leave
+//! the schema, so no error reaches a client without one.
+
+use crate::error::ServiceError;
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextRequest};
+use async_graphql::{ErrorExtensions, Response, Value};
+use std::sync::Arc;
+
+/// A `ServiceError` as the client sees it.
+pub fn to_gql(err: ServiceError) -> async_graphql::Error {
+    if let ServiceError::Internal(detail) = &err {
+        tracing::error!(%detail, "internal error");
+    }
+    let code = err.code();
+    let extensions = err.extensions();
+    async_graphql::Error::new(err.to_string()).extend_with(|_, ext| {
+        ext.set("code", code);
+        for (key, value) in extensions {
+            ext.set(key, Value::from_json(value).unwrap_or(Value::Null));
+        }
+    })
+}
+
+/// The code an error async-graphql raised itself gets.
+pub fn code_for_library_error(message: &str) -> &'static str {
+    if message.starts_with("Query is nested too deep")
+        || message.starts_with("Query is too complex")
+    {
+        "QUERY_TOO_COMPLEX"
+    } else {
+        "BAD_USER_INPUT"
+    }
+}
+
+/// Adds `extensions.code` to every error of a response that has none.
+pub fn add_missing_codes(mut response: Response) -> Response {
+    for error in &mut response.errors {
+        let has_code = error
+            .extensions
+            .as_ref()
+            .is_some_and(|e| e.get("code").is_some());
+        if !has_code {
+            let code = code_for_library_error(&error.message);
+            error
+                .extensions
+                .get_or_insert_with(Default::default)
+                .set("code", code);
+        }
+    }
+    response
+}
+
+/// The schema extension that applies `add_missing_codes` to every response.
+pub struct ErrorCodes;
+
+impl ExtensionFactory for ErrorCodes {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(ErrorCodesExtension)
+    }
+}
+
+struct ErrorCodesExtension;
+
+#[async_trait::async_trait]
+impl Extension for ErrorCodesExtension {
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+        add_missing_codes(next.run(ctx).await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ext(err: &async_graphql::Error) -> serde_json::Value {
+        serde_json::to_value(err.extensions.as_ref().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn service_errors_carry_code_and_keys() {
+        let e = to_gql(ServiceError::invalid_transition(
+            "job", "RUNNING", "DELETED",
+        ));
+        assert_eq!(
+            ext(&e),
+            serde_json::json!({"code": "INVALID_TRANSITION", "from": "RUNNING", "to": "DELETED"})
+        );
+        let e = to_gql(ServiceError::bad_input("input.labels[3]", "bad"));
+        assert_eq!(
+            ext(&e),
+            serde_json::json!({"code": "BAD_USER_INPUT", "field": "input.labels[3]"})
+        );
+        let e = to_gql(ServiceError::VersionConflict {
+            expected: 1,
+            actual: 2,
+        });
+        assert_eq!(ext(&e)["actualVersion"], 2);
+    }
+
+    #[test]
+    fn internal_detail_is_not_shown() {
+        let e = to_gql(ServiceError::Internal(
+            "SELECT * FROM job: connection reset".into(),
+        ));
+        assert_eq!(e.message, "internal error");
+        assert_eq!(ext(&e), serde_json::json!({"code": "INTERNAL"}));
+    }
+
+    #[test]
+    fn library_errors_get_codes() {
+        assert_eq!(
+            code_for_library_error("Query is nested too deep."),
+            "QUERY_TOO_COMPLEX"
+        );
+        assert_eq!(
+            code_for_library_error("Query is too complex."),
+            "QUERY_TOO_COMPLEX"
+        );
+        assert_eq!(
+            code_for_library_error("Unknown field \"x\""),
+            "BAD_USER_INPUT"
+        );
+    }
+}

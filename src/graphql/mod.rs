@@ -1,0 +1,57 @@
+//! The GraphQL API: types, resolvers, loaders and error mapping. Knows the services, never the
+//! database; knows nothing of HTTP (tests run queries on the schema directly).
+//!
+//! May import: services, auth, domain, error, async-graphql.
+
+pub mod context;
+pub mod error;
+pub mod loaders;
+pub mod resolvers;
+pub mod scalars;
+pub mod types;
+
+use crate::services::Services;
+use async_graphql::{EmptySubscription, MergedObject, Schema};
+
+/// Every query.
+#[derive(MergedObject, Default)]
+pub struct Query(resolvers::me::MeQuery, resolvers::jobs::JobQuery);
+
+/// Every mutation.
+#[derive(MergedObject, Default)]
+pub struct Mutation(resolvers::jobs::JobMutation);
+
+pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// Limits the schema itself enforces.
+#[derive(Debug, Clone, Copy)]
+pub struct SchemaLimits {
+    pub max_depth: usize,
+    pub max_complexity: usize,
+}
+
+impl Default for SchemaLimits {
+    fn default() -> Self {
+        Self {
+            max_depth: 16,
+            max_complexity: 10_000,
+        }
+    }
+}
+
+/// The schema over `services`.
+pub fn build_schema(services: Services, limits: SchemaLimits) -> AppSchema {
+    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+        .data(services)
+        .limit_depth(limits.max_depth)
+        .limit_complexity(limits.max_complexity)
+        .extension(error::ErrorCodes)
+        .finish()
+}
+
+/// The SDL of the schema (what `jobgraph schema` prints and `schema.graphql` holds).
+pub fn sdl() -> String {
+    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+        .finish()
+        .sdl()
+}

@@ -1,0 +1,5 @@
+//! The roots, split per area and merged. A resolver parses its arguments, calls one service
+//! method with the actor, and maps the error; nothing here touches the database.
+
+pub mod jobs;
+pub mod me;

@@ -1,0 +1,93 @@
+//! The `Decimal` scalar (DESIGN.md §6). async-graphql's own parses numbers through f64, so it
+//! is not enabled: this one takes strings (and integer literals) and answers canonical strings.
+//! `UUID`, `DateTime` and `JSON` are async-graphql's (uuid, chrono, serde_json).
+
+use async_graphql::{InputValueError, InputValueResult, Scalar, ScalarType, Value};
+
+/// An exact decimal number as a string ("12.5"); never rounded through floating point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decimal(pub rust_decimal::Decimal);
+
+/// "An exact decimal number, serialised as a string (e.g. \"12.5\"); never rounded through floating point."
+#[Scalar(name = "Decimal")]
+impl ScalarType for Decimal {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        match &value {
+            Value::String(s) => plain_decimal(s.trim()).map(Decimal).ok_or_else(|| {
+                InputValueError::custom(format!("`{s}` is not a decimal number such as \"12.5\""))
+            }),
+            Value::Number(n) => {
+                if let Some(i) = n.as_i64() {
+                    Ok(Decimal(rust_decimal::Decimal::from(i)))
+                } else if let Some(u) = n.as_u64() {
+                    Ok(Decimal(rust_decimal::Decimal::from(u)))
+                } else {
+                    Err(InputValueError::custom(
+                        "send decimals as strings, e.g. \"12.5\": a JSON number with a fraction would be rounded",
+                    ))
+                }
+            }
+            _ => Err(InputValueError::expected_type(value)),
+        }
+    }
+
+    fn is_valid(value: &Value) -> bool {
+        matches!(value, Value::String(_) | Value::Number(_))
+    }
+
+    fn to_value(&self) -> Value {
+        Value::String(self.0.normalize().to_string())
+    }
+}
+
+impl From<crate::domain::money::Money> for Decimal {
+    fn from(m: crate::domain::money::Money) -> Self {
+        Decimal(m.to_decimal())
+    }
+}
+
+/// `[+-]digits[.digits]`, nothing else (no exponent, no separators).
+fn plain_decimal(s: &str) -> Option<rust_decimal::Decimal> {
+    let unsigned = s.strip_prefix(['-', '+']).unwrap_or(s);
+    let (int, frac) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+    let digits = |p: &str| p.chars().all(|c| c.is_ascii_digit());
+    if int.is_empty()
+        || !digits(int)
+        || !digits(frac)
+        || (unsigned.contains('.') && frac.is_empty())
+    {
+        return None;
+    }
+    rust_decimal::Decimal::from_str_exact(s).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_strings_and_integers_only() {
+        let p = |v: Value| <Decimal as ScalarType>::parse(v).map(|d| d.0.to_string());
+        assert_eq!(p(Value::String("12.50".into())).unwrap(), "12.50");
+        assert_eq!(
+            p(Value::from(9_007_199_254_740_993_i64)).unwrap(),
+            "9007199254740993"
+        );
+        assert!(p(Value::Number(async_graphql::Number::from_f64(0.1).unwrap())).is_err());
+        assert!(p(Value::String("abc".into())).is_err());
+        assert!(p(Value::Boolean(true)).is_err());
+        for bad in ["1e5", "1_000", "", ".5", "1.", "--1", "0x10"] {
+            assert!(p(Value::String(bad.into())).is_err(), "{bad}");
+        }
+        assert_eq!(
+            p(Value::String("-0.000000001".into())).unwrap(),
+            "-0.000000001"
+        );
+    }
+
+    #[test]
+    fn answers_canonical_strings() {
+        let d = Decimal(plain_decimal("1.500").unwrap());
+        assert_eq!(d.to_value(), Value::String("1.5".into()));
+    }
+}

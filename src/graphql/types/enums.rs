@@ -1,0 +1,75 @@
+//! The API's enums, mapped onto the entity and domain enums they mirror.
+
+use async_graphql::Enum;
+
+/// A role a token grants.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "crate::auth::Role")]
+pub enum Role {
+    Admin,
+    Member,
+    Agent,
+    Viewer,
+}
+
+/// Where a job is in its lifecycle.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "entity::status::JobStatus")]
+pub enum JobStatus {
+    Pending,
+    Scheduled,
+    Running,
+    Cancelling,
+    Succeeded,
+    Failed,
+    Cancelled,
+    TimedOut,
+}
+
+/// How an attempt of a job ended (RUNNING while it is open).
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "entity::status::JobRunStatus")]
+pub enum JobRunStatus {
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+    TimedOut,
+}
+
+/// Semantic aliases of the numeric 1..100 priority: CRITICAL=100, HIGH=75, MEDIUM=50, LOW=25, BACKGROUND=10.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "crate::domain::priority::PriorityLevel")]
+pub enum PriorityLevel {
+    Critical,
+    High,
+    Medium,
+    Low,
+    Background,
+}
+
+/// GRACEFUL asks a running job to stop (CANCELLING); HARD stops it now.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "crate::services::jobs::CancelMode")]
+pub enum CancelMode {
+    Graceful,
+    Hard,
+}
+
+/// Ascending or descending.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "crate::services::jobs::SortDirection")]
+pub enum SortDirection {
+    Asc,
+    Desc,
+}
+
+/// What a list of jobs can be ordered by (then by id, in the same direction; nulls last).
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "crate::services::jobs::JobOrderField")]
+pub enum JobOrderField {
+    CreatedAt,
+    UpdatedAt,
+    Priority,
+    RunAt,
+}

@@ -1,0 +1,7 @@
+//! GraphQL output and input types. Outputs wrap the services' types; inputs convert into the
+//! services' commands. Every `///` here becomes the SDL description a client reads.
+
+pub mod actor;
+pub mod enums;
+pub mod job;
+pub mod job_inputs;

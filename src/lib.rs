@@ -1,0 +1,39 @@
+//! jobgraph: a GraphQL server for the jobs and tasks of an agent platform.
+//!
+//! Reading order: `services` (what the server does, one area per folder), `graphql` (how the
+//! API exposes it), `http` (the endpoints), `config` and `main.rs` (how it starts).
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod graphql;
+pub mod http;
+pub mod services;
+
+use std::sync::Arc;
+
+/// Everything `serve` and the tests start from.
+pub struct AppConfig {
+    pub limits: services::Limits,
+    pub schema_limits: graphql::SchemaLimits,
+    pub http_limits: http::HttpLimits,
+    pub jwt_secret: Vec<u8>,
+}
+
+/// The state of a running server over an open, migrated database.
+pub fn app_state(db: sea_orm::DatabaseConnection, config: &AppConfig) -> http::AppState {
+    let services = services::Services::new(db, config.limits.clone());
+    http::AppState {
+        schema: graphql::build_schema(services.clone(), config.schema_limits),
+        services,
+        keys: Arc::new(auth::TokenKeys::new(&config.jwt_secret)),
+        limits: config.http_limits,
+    }
+}
+
+/// The whole HTTP application.
+pub fn app(state: http::AppState) -> axum::Router {
+    http::router(state)
+}

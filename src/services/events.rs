@@ -1,0 +1,91 @@
+//! Writing lifecycle events (DESIGN.md §7) in the transaction of the change they describe.
+//!
+//! Ids must become visible in commit order: once a reader has seen id N, no lower id may commit
+//! later. An auto-increment id alone breaks that on PostgreSQL (a transaction that drew id 10 can
+//! commit after one that drew 11), so the insert takes a per-tenant transaction lock first; the
+//! ids of one tenant are then drawn and committed one transaction at a time. Events are always
+//! written last in a transaction, so the lock is held only for the insert and the commit.
+
+use crate::auth::Actor;
+use crate::domain::time::Micros;
+use crate::services::tx;
+use entity::event;
+use sea_orm::{ActiveModelTrait, DatabaseTransaction, DbErr, Set};
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+/// An event about to be stored.
+#[derive(Debug, Clone)]
+pub struct EventDraft {
+    pub event_type: &'static str,
+    pub job_id: Option<Uuid>,
+    pub task_id: Option<Uuid>,
+    pub plan_id: Option<Uuid>,
+    pub assignee: Option<String>,
+    pub linked_job_ids: Option<Vec<Uuid>>,
+    pub details: Map<String, Value>,
+    pub snapshot: Value,
+}
+
+impl EventDraft {
+    /// An event about a job, with the job's snapshot.
+    pub fn job(event_type: &'static str, job: &entity::job::Model, snapshot: Value) -> Self {
+        Self {
+            event_type,
+            job_id: Some(job.id),
+            task_id: None,
+            plan_id: job.plan_id,
+            assignee: job.assigned_agent.clone(),
+            linked_job_ids: None,
+            details: Map::new(),
+            snapshot,
+        }
+    }
+
+    /// Adds one detail (camelCase key, as the API names it); `null`s are left out.
+    pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
+        let value = value.into();
+        if !value.is_null() {
+            self.details.insert(key.to_string(), value);
+        }
+        self
+    }
+
+    /// `fromStatus` and `toStatus`.
+    pub fn status_change(self, from: &str, to: &str) -> Self {
+        self.with("fromStatus", json!(from))
+            .with("toStatus", json!(to))
+    }
+}
+
+/// Stores `drafts` in order, as one batch of the actor's tenant. Returns the stored rows.
+pub async fn write(
+    tx: &DatabaseTransaction,
+    actor: &Actor,
+    at: Micros,
+    drafts: Vec<EventDraft>,
+) -> Result<Vec<event::Model>, DbErr> {
+    if drafts.is_empty() {
+        return Ok(Vec::new());
+    }
+    tx::advisory_lock(tx, &format!("jobgraph.events:{}", actor.tenant)).await?;
+    let mut stored = Vec::with_capacity(drafts.len());
+    for d in drafts {
+        let row = event::ActiveModel {
+            tenant_id: Set(actor.tenant.clone()),
+            event_type: Set(d.event_type.to_string()),
+            actor_id: Set(actor.id.clone()),
+            job_id: Set(d.job_id),
+            task_id: Set(d.task_id),
+            plan_id: Set(d.plan_id),
+            assignee: Set(d.assignee),
+            linked_job_ids: Set(d.linked_job_ids.map(|ids| json!(ids))),
+            details: Set(Value::Object(d.details)),
+            snapshot: Set(d.snapshot),
+            occurred_at: Set(at),
+            ..Default::default()
+        };
+        stored.push(row.insert(tx).await?);
+    }
+    Ok(stored)
+}

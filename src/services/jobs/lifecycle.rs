@@ -1,0 +1,335 @@
+//! The job lifecycle: scheduleJob, startJob, completeJob, failJob, cancelJob, retryJob.
+//! Each checks in the order of DESIGN.md §2, then moves the job and its run in one transaction.
+
+use super::model::{CancelMode, Job, JobResult, ScheduleRequest, policy_of, snapshot};
+use super::state::{JobAction, transition};
+use super::write::resolve_schedule;
+use super::{JobService, commit, fence, open_run, owners, permissions, save};
+use crate::auth::Actor;
+use crate::domain::time::{self, Micros, rfc3339, to_micros};
+use crate::error::ServiceResult;
+use crate::services::access::require;
+use crate::services::events::EventDraft;
+use crate::services::validate;
+use entity::job;
+use entity::job_run;
+use entity::status::{JobRunStatus, JobStatus};
+use sea_orm::{ActiveModelTrait, DatabaseTransaction, IntoActiveModel};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// `job.status_changed` from `before` to `after`.
+fn status_changed(before: &job::Model, after: &job::Model) -> EventDraft {
+    EventDraft::job("job.status_changed", after, snapshot(after))
+        .status_change(before.status.as_str(), after.status.as_str())
+}
+
+/// Clears what entering PENDING or SCHEDULED clears (DESIGN.md §3, fields over time).
+fn enter_waiting(row: &mut job::Model) {
+    row.finished_at = None;
+    row.error = None;
+    row.result = None;
+    row.lease_expires_at = None;
+    row.lease_seconds = None;
+}
+
+/// Closes the open run of a job with `status`.
+async fn close_run(
+    tx: &DatabaseTransaction,
+    run: Option<job_run::Model>,
+    status: JobRunStatus,
+    at: Micros,
+    error: Option<String>,
+    result: Option<Value>,
+    cost: Option<i64>,
+) -> ServiceResult<()> {
+    let Some(run) = run else { return Ok(()) };
+    let mut active = run.into_active_model();
+    active.status = sea_orm::Set(status);
+    active.finished_at = sea_orm::Set(Some(at));
+    active.error = sea_orm::Set(error);
+    if result.is_some() {
+        active.result = sea_orm::Set(result);
+    }
+    if let Some(cost) = cost {
+        active.cost = sea_orm::Set(cost);
+    }
+    active.update(tx).await?;
+    Ok(())
+}
+
+impl JobService {
+    /// scheduleJob: (re)schedules a PENDING or SCHEDULED job at `runAt` or by `cron`.
+    pub async fn schedule(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        schedule: ScheduleRequest,
+    ) -> ServiceResult<Job> {
+        let (tx, before) = self.begin_on(actor, id).await?;
+        require(
+            permissions::can_modify(actor, owners(&before)),
+            "schedule this job",
+        )?;
+        let now = time::now();
+        let (run_at, cron) = resolve_schedule("schedule", &schedule, now)?;
+        let to = transition(JobAction::Schedule, before.status)?;
+        let now_us = to_micros(now);
+        let mut after = before.clone();
+        after.status = to;
+        after.run_at = run_at;
+        after.cron = cron;
+        enter_waiting(&mut after);
+        after.version += 1;
+        after.updated_at = now_us;
+        save(&tx, &before, &after).await?;
+        let mut events = Vec::new();
+        if before.status != after.status {
+            events.push(status_changed(&before, &after));
+        }
+        events.push(
+            EventDraft::job("job.scheduled", &after, snapshot(&after))
+                .with("runAt", json!(run_at.map(rfc3339))),
+        );
+        commit(tx, actor, now_us, events).await?;
+        Ok(Job { row: after })
+    }
+
+    /// startJob: RUNNING now, whatever `runAt` says; opens a run with the caller as its agent.
+    pub async fn start(&self, actor: &Actor, id: Uuid) -> ServiceResult<Job> {
+        let (tx, before) = self.begin_on(actor, id).await?;
+        require(
+            permissions::can_modify(actor, owners(&before)),
+            "start this job",
+        )?;
+        let to = transition(JobAction::Start, before.status)?;
+        let now = to_micros(time::now());
+        let mut after = before.clone();
+        after.status = to;
+        after.attempt += 1;
+        after.started_at = Some(now);
+        after.finished_at = None;
+        after.lease_expires_at = None;
+        after.lease_seconds = None;
+        after.version += 1;
+        after.updated_at = now;
+        save(&tx, &before, &after).await?;
+        job_run::Model {
+            id: Uuid::now_v7(),
+            job_id: after.id,
+            tenant_id: after.tenant_id.clone(),
+            series: after.series,
+            attempt: after.attempt,
+            status: JobRunStatus::Running,
+            agent: Some(actor.id.clone()),
+            started_at: now,
+            finished_at: None,
+            error: None,
+            result: None,
+            cost: 0,
+        }
+        .into_active_model()
+        .insert(&tx)
+        .await?;
+        let events = vec![
+            status_changed(&before, &after),
+            EventDraft::job("job.started", &after, snapshot(&after))
+                .with("attempt", json!(after.attempt)),
+        ];
+        commit(tx, actor, now, events).await?;
+        Ok(Job { row: after })
+    }
+
+    /// completeJob: SUCCEEDED from RUNNING or CANCELLING; the run closes with the result and,
+    /// when given, the actual cost.
+    pub async fn complete(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        result: JobResult,
+        attempt: Option<i32>,
+    ) -> ServiceResult<Job> {
+        let (tx, before) = self.begin_on(actor, id).await?;
+        require(
+            permissions::can_modify(actor, owners(&before)),
+            "complete this job",
+        )?;
+        if let Some(output) = &result.output {
+            validate::json_size("result.output", output, self.limits.max_json_bytes)?;
+        }
+        let cost = result
+            .actual_cost
+            .map(|c| validate::non_negative_money("result.actualCost", c))
+            .transpose()?;
+        let run = open_run(&tx, id).await?;
+        fence(&before, run.as_ref(), attempt)?;
+        let to = transition(JobAction::Complete, before.status)?;
+        let now = to_micros(time::now());
+        let mut after = before.clone();
+        if let (Some(cost), Some(run)) = (cost, &run) {
+            after.actual_cost += cost.nanos() - run.cost;
+        } else if let Some(cost) = cost {
+            after.actual_cost += cost.nanos();
+        }
+        after.status = to;
+        after.finished_at = Some(now);
+        after.result = result.output.clone();
+        after.error = None;
+        after.lease_expires_at = None;
+        after.version += 1;
+        after.updated_at = now;
+        save(&tx, &before, &after).await?;
+        close_run(
+            &tx,
+            run,
+            JobRunStatus::Succeeded,
+            now,
+            None,
+            result.output.clone(),
+            cost.map(|c| c.nanos()),
+        )
+        .await?;
+        let events = vec![
+            status_changed(&before, &after),
+            EventDraft::job("job.succeeded", &after, snapshot(&after))
+                .with("result", json!(result.output)),
+        ];
+        commit(tx, actor, now, events).await?;
+        Ok(Job { row: after })
+    }
+
+    /// failJob: ends the attempt as failed. With attempts left (and `retryable`) the job is
+    /// SCHEDULED after the backoff; otherwise FAILED. On CANCELLING it ends CANCELLED.
+    pub async fn fail(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        error: &str,
+        retryable: bool,
+        attempt: Option<i32>,
+    ) -> ServiceResult<Job> {
+        let (tx, before) = self.begin_on(actor, id).await?;
+        require(
+            permissions::can_modify(actor, owners(&before)),
+            "fail this job",
+        )?;
+        let error = validate::reason("error", error)?;
+        let run = open_run(&tx, id).await?;
+        fence(&before, run.as_ref(), attempt)?;
+        let to = transition(JobAction::Fail, before.status)?;
+        let now = to_micros(time::now());
+        let mut after = before.clone();
+        after.version += 1;
+        after.updated_at = now;
+        let policy = policy_of(&before);
+        let failed_attempt = before.attempt;
+        let retry =
+            to == JobStatus::Failed && retryable && policy.has_attempts_after(failed_attempt);
+        let mut events = Vec::new();
+        if retry {
+            let run_at = now + policy.backoff_seconds(failed_attempt) * 1_000_000;
+            after.status = JobStatus::Scheduled;
+            enter_waiting(&mut after);
+            after.run_at = Some(run_at);
+            events.push(status_changed(&before, &after));
+            events.push(
+                EventDraft::job("job.retry_scheduled", &after, snapshot(&after))
+                    .with("error", json!(error))
+                    .with("runAt", json!(rfc3339(run_at)))
+                    .with("attempt", json!(failed_attempt)),
+            );
+        } else {
+            after.status = to;
+            after.finished_at = Some(now);
+            after.error = Some(error.clone());
+            after.lease_expires_at = None;
+            events.push(status_changed(&before, &after));
+            events.push(if to == JobStatus::Cancelled {
+                EventDraft::job("job.cancelled", &after, snapshot(&after))
+                    .with("reason", json!(after.cancel_reason))
+                    .with("error", json!(error))
+            } else {
+                EventDraft::job("job.failed", &after, snapshot(&after))
+                    .with("error", json!(error))
+                    .with("attempt", json!(failed_attempt))
+            });
+        }
+        save(&tx, &before, &after).await?;
+        close_run(&tx, run, JobRunStatus::Failed, now, Some(error), None, None).await?;
+        commit(tx, actor, now, events).await?;
+        Ok(Job { row: after })
+    }
+
+    /// cancelJob: GRACEFUL asks a RUNNING job to stop (CANCELLING); HARD, or any mode on a job
+    /// that has not started, makes it CANCELLED now.
+    pub async fn cancel(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        reason: &str,
+        mode: CancelMode,
+    ) -> ServiceResult<Job> {
+        let (tx, before) = self.begin_on(actor, id).await?;
+        require(
+            permissions::can_modify(actor, owners(&before)),
+            "cancel this job",
+        )?;
+        let reason = validate::reason("reason", reason)?;
+        let action = match mode {
+            CancelMode::Graceful => JobAction::CancelGraceful,
+            CancelMode::Hard => JobAction::CancelHard,
+        };
+        let to = transition(action, before.status)?;
+        let now = to_micros(time::now());
+        let mut after = before.clone();
+        after.status = to;
+        after.cancel_reason = Some(reason.clone());
+        after.version += 1;
+        after.updated_at = now;
+        let run = open_run(&tx, id).await?;
+        let event = if to == JobStatus::Cancelling {
+            after.cancel_requested_at = Some(now);
+            EventDraft::job("job.cancel_requested", &after, snapshot(&after))
+                .with("reason", json!(reason))
+        } else {
+            after.finished_at = Some(now);
+            after.lease_expires_at = None;
+            EventDraft::job("job.cancelled", &after, snapshot(&after)).with("reason", json!(reason))
+        };
+        save(&tx, &before, &after).await?;
+        if to == JobStatus::Cancelled {
+            close_run(&tx, run, JobRunStatus::Cancelled, now, None, None, None).await?;
+        }
+        commit(tx, actor, now, vec![status_changed(&before, &after), event]).await?;
+        Ok(Job { row: after })
+    }
+
+    /// retryJob: a FAILED, CANCELLED or TIMED_OUT job starts a new series, SCHEDULED now.
+    pub async fn retry(&self, actor: &Actor, id: Uuid) -> ServiceResult<Job> {
+        let (tx, before) = self.begin_on(actor, id).await?;
+        require(
+            permissions::can_modify(actor, owners(&before)),
+            "retry this job",
+        )?;
+        let to = transition(JobAction::Retry, before.status)?;
+        let now = to_micros(time::now());
+        let mut after = before.clone();
+        after.status = to;
+        after.run_at = Some(now);
+        after.attempt = 0;
+        after.series += 1;
+        after.cancel_reason = None;
+        after.cancel_requested_at = None;
+        enter_waiting(&mut after);
+        after.version += 1;
+        after.updated_at = now;
+        save(&tx, &before, &after).await?;
+        let events = vec![
+            status_changed(&before, &after),
+            EventDraft::job("job.scheduled", &after, snapshot(&after))
+                .with("runAt", json!(rfc3339(now))),
+        ];
+        commit(tx, actor, now, events).await?;
+        Ok(Job { row: after })
+    }
+}

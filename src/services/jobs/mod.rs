@@ -1,0 +1,211 @@
+//! Jobs (DESIGN.md §3): reads, and every write through `write` and `lifecycle`.
+
+pub mod cron;
+mod lifecycle;
+pub mod list;
+pub mod model;
+pub mod permissions;
+pub mod retry;
+pub mod state;
+mod write;
+
+pub use list::{JobFilter, JobOrder, JobOrderField, JobPage, SortDirection};
+pub use model::{
+    CancelMode, Delegation, Job, JobPatch, JobResult, JobRun, NewJob, ScheduleRequest,
+};
+pub use retry::{RetryPolicy, RetryPolicyPatch};
+
+use crate::auth::Actor;
+use crate::domain::time::Micros;
+use crate::error::{ServiceError, ServiceResult};
+use crate::services::access::{Owners, require};
+use crate::services::events::{self, EventDraft};
+use crate::services::{Limits, tx};
+use entity::status::JobRunStatus;
+use entity::{job, job_run};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
+};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// The jobs of every tenant, reached only through an `Actor`.
+#[derive(Clone)]
+pub struct JobService {
+    db: DatabaseConnection,
+    limits: Limits,
+}
+
+/// The owners of a job row, for the permission policies.
+pub(crate) fn owners(row: &job::Model) -> Owners<'_> {
+    Owners {
+        created_by: &row.created_by,
+        assigned_agent: row.assigned_agent.as_deref(),
+    }
+}
+
+impl JobService {
+    pub fn new(db: DatabaseConnection, limits: Limits) -> Self {
+        Self { db, limits }
+    }
+
+    /// `job(id)`: the job, or `None` when it does not exist in the caller's tenant.
+    pub async fn get(&self, actor: &Actor, id: Uuid) -> ServiceResult<Option<Job>> {
+        require(permissions::can_read(actor), "read jobs")?;
+        Ok(find(&self.db, actor, id).await?.map(|row| Job { row }))
+    }
+
+    /// `jobHistory(id)`: every run of the job, oldest first. NOT_FOUND for a foreign id.
+    pub async fn history(&self, actor: &Actor, id: Uuid) -> ServiceResult<Vec<JobRun>> {
+        require(permissions::can_read(actor), "read jobs")?;
+        if find(&self.db, actor, id).await?.is_none() {
+            return Err(ServiceError::not_found("job", id));
+        }
+        let mut runs = self.runs_for_jobs(actor, &[id]).await?;
+        Ok(runs.remove(&id).unwrap_or_default())
+    }
+
+    /// The runs of several jobs at once, oldest first, in one statement (for the DataLoader).
+    /// Jobs outside the caller's tenant get none.
+    pub async fn runs_for_jobs(
+        &self,
+        actor: &Actor,
+        ids: &[Uuid],
+    ) -> ServiceResult<HashMap<Uuid, Vec<JobRun>>> {
+        let rows = job_run::Entity::find()
+            .filter(job_run::Column::TenantId.eq(actor.tenant.as_str()))
+            .filter(job_run::Column::JobId.is_in(ids.iter().copied()))
+            .order_by_asc(job_run::Column::Series)
+            .order_by_asc(job_run::Column::Attempt)
+            .all(&self.db)
+            .await?;
+        let mut by_job: HashMap<Uuid, Vec<JobRun>> = HashMap::new();
+        for row in rows {
+            by_job.entry(row.job_id).or_default().push(row.into());
+        }
+        Ok(by_job)
+    }
+
+    /// A transaction that writes, with the job `id` of the caller's tenant locked in it.
+    async fn begin_on(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+    ) -> ServiceResult<(DatabaseTransaction, job::Model)> {
+        let tx = tx::begin_write(&self.db).await?;
+        let row = job::Entity::find_by_id(id)
+            .filter(job::Column::TenantId.eq(actor.tenant.as_str()))
+            .lock_exclusive()
+            .one(&tx)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("job", id))?;
+        Ok((tx, row))
+    }
+}
+
+/// The job `id` if it is in the actor's tenant.
+async fn find<C: ConnectionTrait>(
+    conn: &C,
+    actor: &Actor,
+    id: Uuid,
+) -> ServiceResult<Option<job::Model>> {
+    Ok(job::Entity::find_by_id(id)
+        .filter(job::Column::TenantId.eq(actor.tenant.as_str()))
+        .one(conn)
+        .await?)
+}
+
+/// The open run of a job, if any (at most one is open at a time).
+async fn open_run(tx: &DatabaseTransaction, job_id: Uuid) -> ServiceResult<Option<job_run::Model>> {
+    Ok(job_run::Entity::find()
+        .filter(job_run::Column::JobId.eq(job_id))
+        .filter(job_run::Column::Status.eq(JobRunStatus::Running))
+        .one(tx)
+        .await?)
+}
+
+/// Writes `after` over `before`, bumping nothing itself: the caller sets `version` and
+/// `updated_at`. The `version` guard turns a write that lost a race into CONFLICT.
+async fn save(
+    tx: &DatabaseTransaction,
+    before: &job::Model,
+    after: &job::Model,
+) -> ServiceResult<()> {
+    let active = after.clone().into_active_model().reset_all();
+    let result = job::Entity::update_many()
+        .set(active)
+        .filter(job::Column::Id.eq(before.id))
+        .filter(job::Column::Version.eq(before.version))
+        .exec(tx)
+        .await?;
+    if result.rows_affected != 1 {
+        return Err(ServiceError::VersionConflict {
+            expected: before.version,
+            actual: before.version + 1,
+        });
+    }
+    Ok(())
+}
+
+/// Replaces the label rows of a job.
+async fn write_labels(
+    tx: &DatabaseTransaction,
+    row: &job::Model,
+    labels: &[String],
+) -> ServiceResult<()> {
+    entity::job_label::Entity::delete_many()
+        .filter(entity::job_label::Column::JobId.eq(row.id))
+        .exec(tx)
+        .await?;
+    for label in labels {
+        entity::job_label::ActiveModel {
+            job_id: sea_orm::Set(row.id),
+            label: sea_orm::Set(label.clone()),
+            tenant_id: sea_orm::Set(row.tenant_id.clone()),
+        }
+        .insert(tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Stores the events and commits: the last step of every write.
+async fn commit(
+    tx: DatabaseTransaction,
+    actor: &Actor,
+    at: Micros,
+    drafts: Vec<EventDraft>,
+) -> ServiceResult<()> {
+    events::write(&tx, actor, at, drafts).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The fencing check of DESIGN.md §3: a given `attempt` must be the job's current attempt, and
+/// that attempt's run must still be open.
+fn fence(
+    row: &job::Model,
+    run: Option<&job_run::Model>,
+    attempt: Option<i32>,
+) -> ServiceResult<()> {
+    let Some(expected) = attempt else {
+        return Ok(());
+    };
+    let open = run.is_some_and(|r| r.attempt == row.attempt && r.series == row.series);
+    if expected != row.attempt || !open {
+        return Err(ServiceError::AttemptConflict {
+            expected,
+            actual: row.attempt,
+            message: if expected != row.attempt {
+                format!(
+                    "attempt {expected} is stale: the job is at attempt {}",
+                    row.attempt
+                )
+            } else {
+                format!("attempt {expected} has already ended")
+            },
+        });
+    }
+    Ok(())
+}

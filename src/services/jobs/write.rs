@@ -1,0 +1,355 @@
+//! createJob, updateJob, deleteJob and delegateJob.
+
+use super::model::{Delegation, Job, JobPatch, NewJob, ScheduleRequest, snapshot};
+use super::retry::RetryPolicy;
+use super::state::{JobAction, transition};
+use super::{JobService, commit, owners, permissions, save, write_labels};
+use crate::auth::Actor;
+use crate::domain::time::{self, to_micros};
+use crate::error::{ServiceError, ServiceResult};
+use crate::services::access::require;
+use crate::services::events::EventDraft;
+use crate::services::{Patch, tx, validate};
+use entity::job;
+use entity::status::JobStatus;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// The `runAt` and `cron` a schedule gives (exactly one of its fields must be set).
+pub(super) fn resolve_schedule(
+    field: &str,
+    schedule: &ScheduleRequest,
+    now: chrono::DateTime<chrono::Utc>,
+) -> ServiceResult<(Option<i64>, Option<String>)> {
+    match (&schedule.run_at, &schedule.cron) {
+        (Some(run_at), None) => Ok((Some(to_micros(*run_at)), None)),
+        (None, Some(expr)) => {
+            let cron = super::cron::CronSchedule::parse(&format!("{field}.cron"), expr)?;
+            let next = cron.next_after(now).ok_or_else(|| {
+                ServiceError::bad_input(format!("{field}.cron"), "the cron expression never fires")
+            })?;
+            Ok((Some(to_micros(next)), Some(cron.expr().to_string())))
+        }
+        _ => Err(ServiceError::bad_input(
+            field,
+            format!("`{field}` needs exactly one of `runAt` and `cron`"),
+        )),
+    }
+}
+
+impl JobService {
+    /// createJob: a PENDING job, or SCHEDULED with a schedule. A known idempotency key returns
+    /// the job it created and writes nothing.
+    pub async fn create(&self, actor: &Actor, input: NewJob) -> ServiceResult<Job> {
+        require(permissions::can_create(actor), "create jobs")?;
+        let key = input
+            .idempotency_key
+            .as_deref()
+            .map(|k| validate::idempotency_key("input.idempotencyKey", k))
+            .transpose()?;
+        let tx = tx::begin_write(&self.db).await?;
+        if let Some(key) = &key {
+            // Serialise creates of one key, so that two concurrent ones return the same job.
+            tx::advisory_lock(&tx, &format!("jobgraph.idempotency:{}:{key}", actor.tenant)).await?;
+            let existing = job::Entity::find()
+                .filter(job::Column::TenantId.eq(actor.tenant.as_str()))
+                .filter(job::Column::IdempotencyKey.eq(key.as_str()))
+                .one(&tx)
+                .await?;
+            if let Some(row) = existing {
+                return Ok(Job { row });
+            }
+        }
+
+        let now = time::now();
+        let now_us = to_micros(now);
+        let title = validate::title("input.title", &input.title)?;
+        let description = validate::description("input.description", input.description.as_deref())?;
+        let labels = validate::labels("input.labels", input.labels.as_deref().unwrap_or_default())?;
+        let priority =
+            validate::priority_or_default("input.", input.priority, input.priority_level)?;
+        let plan_step_index = input
+            .plan_step_index
+            .map(|i| validate::step_index("input.planStepIndex", i))
+            .transpose()?;
+        let estimated_cost = input
+            .estimated_cost
+            .map(|c| validate::non_negative_money("input.estimatedCost", c))
+            .transpose()?;
+        let timeout_seconds = input
+            .timeout_seconds
+            .map(|s| validate::timeout_seconds("input.timeoutSeconds", s))
+            .transpose()?;
+        let policy = match &input.retry_policy {
+            Some(p) => RetryPolicy::default().merged(p, "input.retryPolicy")?,
+            None => RetryPolicy::default(),
+        };
+        let context = input.execution_context.unwrap_or_else(|| json!({}));
+        validate::json_object(
+            "input.executionContext",
+            &context,
+            self.limits.max_json_bytes,
+        )?;
+        let assigned_agent = input
+            .assigned_agent
+            .as_deref()
+            .map(|a| validate::actor_id("input.assignedAgent", a))
+            .transpose()?;
+        let (status, run_at, cron) = match &input.schedule {
+            None => (JobStatus::Pending, None, None),
+            Some(s) => {
+                let (run_at, cron) = resolve_schedule("input.schedule", s, now)?;
+                (JobStatus::Scheduled, run_at, cron)
+            }
+        };
+        let chain: Vec<Value> = assigned_agent
+            .iter()
+            .map(|to| {
+                Delegation {
+                    from: None,
+                    to: to.clone(),
+                    by: actor.id.clone(),
+                    reason: None,
+                    at: now,
+                }
+                .to_json()
+            })
+            .collect();
+
+        let row = job::Model {
+            id: Uuid::now_v7(),
+            tenant_id: actor.tenant.clone(),
+            title,
+            description,
+            labels: json!(labels),
+            status,
+            priority,
+            version: 1,
+            created_by: actor.id.clone(),
+            created_at: now_us,
+            updated_at: now_us,
+            run_at,
+            cron,
+            started_at: None,
+            finished_at: None,
+            result: None,
+            error: None,
+            cancel_reason: None,
+            cancel_requested_at: None,
+            execution_context: context,
+            estimated_cost: estimated_cost.map(|m| m.nanos()),
+            actual_cost: 0,
+            assigned_agent,
+            delegation_chain: Value::Array(chain),
+            checkpoint_data: None,
+            last_completed_step: None,
+            timeout_seconds,
+            plan_id: input.plan_id,
+            plan_step_index,
+            retry_max_attempts: policy.max_attempts,
+            retry_initial_backoff_seconds: policy.initial_backoff_seconds,
+            retry_backoff_multiplier: policy.backoff_multiplier,
+            retry_max_backoff_seconds: policy.max_backoff_seconds,
+            attempt: 0,
+            series: 1,
+            lease_expires_at: None,
+            lease_seconds: None,
+            idempotency_key: key,
+        };
+        let active = row.clone().into_active_model().reset_all();
+        active.insert(&tx).await?;
+        write_labels(&tx, &row, &labels).await?;
+        let event = EventDraft::job("job.created", &row, snapshot(&row));
+        commit(tx, actor, now_us, vec![event]).await?;
+        Ok(Job { row })
+    }
+
+    /// updateJob: changes the given fields; a change of nothing returns the job untouched.
+    pub async fn update(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        patch: JobPatch,
+        expected_version: Option<i32>,
+    ) -> ServiceResult<Job> {
+        let (tx, before) = self.begin_on(actor, id).await?;
+        require(
+            permissions::can_modify(actor, owners(&before)),
+            "update this job",
+        )?;
+        let mut after = before.clone();
+        let not_null = |field: &str| {
+            ServiceError::bad_input(
+                format!("input.{field}"),
+                format!("`input.{field}` cannot be null"),
+            )
+        };
+        match &patch.title {
+            Patch::Keep => {}
+            Patch::Clear => return Err(not_null("title")),
+            Patch::Set(t) => after.title = validate::title("input.title", t)?,
+        }
+        match &patch.description {
+            Patch::Keep => {}
+            Patch::Clear => after.description = None,
+            Patch::Set(d) => {
+                after.description = validate::description("input.description", Some(d))?
+            }
+        }
+        let mut new_labels = None;
+        match &patch.labels {
+            Patch::Keep => {}
+            Patch::Clear => return Err(not_null("labels")),
+            Patch::Set(l) => {
+                let labels = validate::labels("input.labels", l)?;
+                after.labels = json!(labels);
+                new_labels = Some(labels);
+            }
+        }
+        let number = match &patch.priority {
+            Patch::Keep => None,
+            Patch::Clear => return Err(not_null("priority")),
+            Patch::Set(p) => Some(*p),
+        };
+        let level = match &patch.priority_level {
+            Patch::Keep => None,
+            Patch::Clear => return Err(not_null("priorityLevel")),
+            Patch::Set(l) => Some(*l),
+        };
+        if let Some(p) = validate::priority("input.", number, level)? {
+            after.priority = p;
+        }
+        match &patch.plan_id {
+            Patch::Keep => {}
+            Patch::Clear => after.plan_id = None,
+            Patch::Set(p) => after.plan_id = Some(*p),
+        }
+        match &patch.plan_step_index {
+            Patch::Keep => {}
+            Patch::Clear => after.plan_step_index = None,
+            Patch::Set(i) => {
+                after.plan_step_index = Some(validate::step_index("input.planStepIndex", *i)?)
+            }
+        }
+        match &patch.estimated_cost {
+            Patch::Keep => {}
+            Patch::Clear => after.estimated_cost = None,
+            Patch::Set(c) => {
+                after.estimated_cost =
+                    Some(validate::non_negative_money("input.estimatedCost", *c)?.nanos())
+            }
+        }
+        match &patch.timeout_seconds {
+            Patch::Keep => {}
+            Patch::Clear => after.timeout_seconds = None,
+            Patch::Set(s) => {
+                after.timeout_seconds = Some(validate::timeout_seconds("input.timeoutSeconds", *s)?)
+            }
+        }
+        match &patch.retry_policy {
+            Patch::Keep => {}
+            Patch::Clear => return Err(not_null("retryPolicy")),
+            Patch::Set(p) => {
+                let policy = super::model::policy_of(&before).merged(p, "input.retryPolicy")?;
+                after.retry_max_attempts = policy.max_attempts;
+                after.retry_initial_backoff_seconds = policy.initial_backoff_seconds;
+                after.retry_backoff_multiplier = policy.backoff_multiplier;
+                after.retry_max_backoff_seconds = policy.max_backoff_seconds;
+            }
+        }
+        check_version(&before, expected_version)?;
+        if after == before {
+            return Ok(Job { row: before });
+        }
+        let now = to_micros(time::now());
+        after.version += 1;
+        after.updated_at = now;
+        save(&tx, &before, &after).await?;
+        if let Some(labels) = new_labels
+            && after.labels != before.labels
+        {
+            write_labels(&tx, &after, &labels).await?;
+        }
+        let event = EventDraft::job("job.updated", &after, snapshot(&after));
+        commit(tx, actor, now, vec![event]).await?;
+        Ok(Job { row: after })
+    }
+
+    /// deleteJob: removes the job with its runs, labels, links and edges. Returns its id.
+    pub async fn delete(&self, actor: &Actor, id: Uuid) -> ServiceResult<Uuid> {
+        let (tx, before) = self.begin_on(actor, id).await?;
+        require(
+            permissions::can_delete(actor, owners(&before)),
+            "delete this job",
+        )?;
+        transition(JobAction::Delete, before.status)?;
+        job::Entity::delete_by_id(id).exec(&tx).await?;
+        let now = to_micros(time::now());
+        let event = EventDraft::job("job.deleted", &before, snapshot(&before));
+        commit(tx, actor, now, vec![event]).await?;
+        Ok(id)
+    }
+
+    /// delegateJob: hands the job to `to`, appending to its delegation chain.
+    pub async fn delegate(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        to: &str,
+        reason: Option<&str>,
+    ) -> ServiceResult<Job> {
+        let (tx, before) = self.begin_on(actor, id).await?;
+        require(
+            permissions::can_delegate(actor, owners(&before), to.trim()),
+            "delegate this job",
+        )?;
+        let to = validate::actor_id("to", to)?;
+        let reason = validate::optional_reason("reason", reason)?;
+        if before.assigned_agent.as_deref() == Some(to.as_str()) {
+            return Err(ServiceError::bad_input(
+                "to",
+                format!("the job is already assigned to `{to}`"),
+            ));
+        }
+        transition(JobAction::Delegate, before.status)?;
+        let now = time::now();
+        let now_us = to_micros(now);
+        let mut after = before.clone();
+        let entry = Delegation {
+            from: before.assigned_agent.clone(),
+            to: to.clone(),
+            by: actor.id.clone(),
+            reason: reason.clone(),
+            at: now,
+        };
+        let mut chain = before
+            .delegation_chain
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        chain.push(entry.to_json());
+        after.delegation_chain = Value::Array(chain);
+        after.assigned_agent = Some(to.clone());
+        after.version += 1;
+        after.updated_at = now_us;
+        save(&tx, &before, &after).await?;
+        let event = EventDraft::job("job.delegated", &after, snapshot(&after))
+            .with("fromAssignee", json!(before.assigned_agent))
+            .with("toAssignee", json!(to))
+            .with("reason", json!(reason));
+        commit(tx, actor, now_us, vec![event]).await?;
+        Ok(Job { row: after })
+    }
+}
+
+/// CONFLICT when the caller expected another version.
+pub(super) fn check_version(row: &job::Model, expected: Option<i32>) -> ServiceResult<()> {
+    match expected {
+        Some(v) if v != row.version => Err(ServiceError::VersionConflict {
+            expected: v,
+            actual: row.version,
+        }),
+        _ => Ok(()),
+    }
+}

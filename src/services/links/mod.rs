@@ -1,0 +1,3 @@
+//! The links area. Its permission rules are ready; its operations arrive with their issues.
+
+pub mod permissions;

@@ -1,0 +1,70 @@
+//! The service layer: every read and write of jobgraph's records. A method takes the `Actor`
+//! first, checks tenant, permission, input and state in the order of DESIGN.md §2, and does all
+//! of its writes (record, events, cascades) in one transaction.
+//!
+//! The only layer that builds SeaORM queries or opens transactions. May import: entity, sea_orm,
+//! domain, auth, error; never async-graphql or axum.
+
+pub mod access;
+pub mod budgets;
+pub mod dependencies;
+pub mod events;
+pub mod execution;
+pub mod jobs;
+pub mod links;
+pub mod tasks;
+pub mod tx;
+pub mod validate;
+
+use sea_orm::DatabaseConnection;
+
+/// A field of an update command: absent, explicitly null, or a new value.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Patch<T> {
+    #[default]
+    Keep,
+    Clear,
+    Set(T),
+}
+
+impl<T> Patch<T> {
+    pub fn is_keep(&self) -> bool {
+        matches!(self, Self::Keep)
+    }
+}
+
+/// Limits the services enforce (DESIGN.md §9, §11).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest JSON value (compact UTF-8) an input may carry.
+    pub max_json_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_json_bytes: 1_048_576,
+        }
+    }
+}
+
+/// Everything the API layer needs from the services.
+#[derive(Clone)]
+pub struct Services {
+    pub jobs: jobs::JobService,
+    db: DatabaseConnection,
+}
+
+impl Services {
+    pub fn new(db: DatabaseConnection, limits: Limits) -> Self {
+        Self {
+            jobs: jobs::JobService::new(db.clone(), limits),
+            db,
+        }
+    }
+
+    /// True when the database answers (for `/readyz`).
+    pub async fn ping(&self) -> bool {
+        self.db.ping().await.is_ok()
+    }
+}
