@@ -1,6 +1,7 @@
 //! The `Decimal` scalar (DESIGN.md §6). async-graphql's own parses numbers through f64, so it
 //! is not enabled: this one takes strings (and integer literals) and answers canonical strings.
-//! `UUID`, `DateTime` and `JSON` are async-graphql's (uuid, chrono, serde_json).
+//! The `DateTime` scalar: RFC 3339 in, UTC with microseconds and `Z` out, so a value reads back
+//! exactly as it was stored. `UUID` and `JSON` are async-graphql's (uuid, serde_json).
 
 use async_graphql::{InputValueError, InputValueResult, Scalar, ScalarType, Value};
 
@@ -37,6 +38,45 @@ impl ScalarType for Decimal {
 
     fn to_value(&self) -> Value {
         Value::String(self.0.normalize().to_string())
+    }
+}
+
+/// An RFC 3339 date-time in UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DateTime(pub chrono::DateTime<chrono::Utc>);
+
+/// "An RFC 3339 date-time in UTC."
+#[Scalar(name = "DateTime")]
+impl ScalarType for DateTime {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        match &value {
+            Value::String(s) => chrono::DateTime::parse_from_rfc3339(s)
+                .map(|t| {
+                    use chrono::SubsecRound;
+                    DateTime(t.with_timezone(&chrono::Utc).trunc_subsecs(6))
+                })
+                .map_err(|_| {
+                    InputValueError::custom(format!("`{s}` is not an RFC 3339 date-time such as \"2030-01-02T03:04:05Z\""))
+                }),
+            _ => Err(InputValueError::expected_type(value)),
+        }
+    }
+
+    fn to_value(&self) -> Value {
+        Value::String(self.0.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+    }
+}
+
+impl From<chrono::DateTime<chrono::Utc>> for DateTime {
+    fn from(t: chrono::DateTime<chrono::Utc>) -> Self {
+        DateTime(t)
+    }
+}
+
+impl DateTime {
+    /// A stored time (microseconds since the epoch).
+    pub fn from_micros(us: i64) -> Self {
+        DateTime(crate::domain::time::from_micros(us))
     }
 }
 
@@ -83,6 +123,15 @@ mod tests {
             p(Value::String("-0.000000001".into())).unwrap(),
             "-0.000000001"
         );
+    }
+
+    #[test]
+    fn date_times_read_back_in_utc_with_z() {
+        let t = <DateTime as ScalarType>::parse(Value::String("2030-01-02T05:04:05.1234567+02:00".into())).unwrap();
+        assert_eq!(t.to_value(), Value::String("2030-01-02T03:04:05.123456Z".into()));
+        let whole = <DateTime as ScalarType>::parse(Value::String("2030-01-02T03:04:05Z".into())).unwrap();
+        assert_eq!(whole.to_value(), Value::String("2030-01-02T03:04:05Z".into()));
+        assert!(<DateTime as ScalarType>::parse(Value::String("yesterday".into())).is_err());
     }
 
     #[test]

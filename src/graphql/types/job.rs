@@ -1,15 +1,13 @@
 //! `Job`, `JobRun`, `Delegation`, `RetryPolicy` and the job connection.
 
 use super::enums::{JobRunStatus, JobStatus, PriorityLevel};
-use crate::domain::time::from_micros;
 use crate::graphql::context::{actor, services};
 use crate::graphql::error::to_gql;
 use crate::graphql::loaders::RunsLoader;
-use crate::graphql::scalars::Decimal;
+use crate::graphql::scalars::{DateTime, Decimal};
 use crate::services::jobs;
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Object, Result};
-use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 /// A unit of work that runs in attempts: scheduled, started or claimed, retried, cancelled.
@@ -51,26 +49,26 @@ impl Job {
     async fn created_by(&self) -> &str {
         &self.0.row.created_by
     }
-    async fn created_at(&self) -> DateTime<Utc> {
-        from_micros(self.0.row.created_at)
+    async fn created_at(&self) -> DateTime {
+        DateTime::from_micros(self.0.row.created_at)
     }
-    async fn updated_at(&self) -> DateTime<Utc> {
-        from_micros(self.0.row.updated_at)
+    async fn updated_at(&self) -> DateTime {
+        DateTime::from_micros(self.0.row.updated_at)
     }
     /// When a SCHEDULED job becomes runnable.
-    async fn run_at(&self) -> Option<DateTime<Utc>> {
-        self.0.row.run_at.map(from_micros)
+    async fn run_at(&self) -> Option<DateTime> {
+        self.0.row.run_at.map(DateTime::from_micros)
     }
     /// A 5-field cron expression (UTC), for recurring jobs.
     async fn cron(&self) -> Option<&str> {
         self.0.row.cron.as_deref()
     }
     /// The start of the current or last attempt.
-    async fn started_at(&self) -> Option<DateTime<Utc>> {
-        self.0.row.started_at.map(from_micros)
+    async fn started_at(&self) -> Option<DateTime> {
+        self.0.row.started_at.map(DateTime::from_micros)
     }
-    async fn finished_at(&self) -> Option<DateTime<Utc>> {
-        self.0.row.finished_at.map(from_micros)
+    async fn finished_at(&self) -> Option<DateTime> {
+        self.0.row.finished_at.map(DateTime::from_micros)
     }
     /// The output completeJob recorded.
     async fn result(&self) -> Option<&serde_json::Value> {
@@ -127,8 +125,8 @@ impl Job {
     async fn attempt(&self) -> i32 {
         self.0.row.attempt
     }
-    async fn lease_expires_at(&self) -> Option<DateTime<Utc>> {
-        self.0.row.lease_expires_at.map(from_micros)
+    async fn lease_expires_at(&self) -> Option<DateTime> {
+        self.0.row.lease_expires_at.map(DateTime::from_micros)
     }
     async fn idempotency_key(&self) -> Option<&str> {
         self.0.row.idempotency_key.as_deref()
@@ -164,11 +162,11 @@ impl JobRun {
     async fn agent(&self) -> Option<&str> {
         self.0.agent.as_deref()
     }
-    async fn started_at(&self) -> DateTime<Utc> {
-        self.0.started_at
+    async fn started_at(&self) -> DateTime {
+        self.0.started_at.into()
     }
-    async fn finished_at(&self) -> Option<DateTime<Utc>> {
-        self.0.finished_at
+    async fn finished_at(&self) -> Option<DateTime> {
+        self.0.finished_at.map(Into::into)
     }
     async fn error(&self) -> Option<&str> {
         self.0.error.as_deref()
@@ -200,8 +198,8 @@ impl Delegation {
     async fn reason(&self) -> Option<&str> {
         self.0.reason.as_deref()
     }
-    async fn at(&self) -> DateTime<Utc> {
-        self.0.at
+    async fn at(&self) -> DateTime {
+        self.0.at.into()
     }
 }
 

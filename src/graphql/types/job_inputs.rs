@@ -1,11 +1,10 @@
 //! The inputs of the job operations, and their conversion into service commands.
 
 use super::enums::{JobOrderField, JobStatus, PriorityLevel, SortDirection};
-use crate::graphql::scalars::Decimal;
+use crate::graphql::scalars::{DateTime, Decimal};
 use crate::services::Patch;
 use crate::services::jobs;
 use async_graphql::{InputObject, MaybeUndefined};
-use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 /// A retry policy given in part; missing fields keep their defaults (create) or current values (update).
@@ -36,7 +35,7 @@ impl From<RetryPolicyInput> for jobs::RetryPolicyPatch {
 #[derive(InputObject, Clone, Default)]
 pub struct ScheduleInput {
     /// Runnable from this time (a past time: at once).
-    pub run_at: Option<DateTime<Utc>>,
+    pub run_at: Option<DateTime>,
     /// A 5-field POSIX cron expression, in UTC.
     pub cron: Option<String>,
 }
@@ -44,7 +43,7 @@ pub struct ScheduleInput {
 impl From<ScheduleInput> for jobs::ScheduleRequest {
     fn from(s: ScheduleInput) -> Self {
         Self {
-            run_at: s.run_at,
+            run_at: s.run_at.map(|t| t.0),
             cron: s.cron,
         }
     }
@@ -170,9 +169,9 @@ pub struct JobFilter {
     pub priority_min: Option<i32>,
     pub priority_max: Option<i32>,
     /// Created strictly after.
-    pub created_after: Option<DateTime<Utc>>,
+    pub created_after: Option<DateTime>,
     /// Created strictly before.
-    pub created_before: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime>,
 }
 
 impl From<JobFilter> for jobs::JobFilter {
@@ -185,8 +184,8 @@ impl From<JobFilter> for jobs::JobFilter {
             label: f.label,
             priority_min: f.priority_min,
             priority_max: f.priority_max,
-            created_after: f.created_after,
-            created_before: f.created_before,
+            created_after: f.created_after.map(|t| t.0),
+            created_before: f.created_before.map(|t| t.0),
         }
     }
 }

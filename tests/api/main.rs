@@ -1,0 +1,13 @@
+//! The API test suite: one binary (every file in tests/ links everything, so one is faster).
+//! Each `backend_tests!` test runs on SQLite, and on PostgreSQL when JOBGRAPH_TEST_POSTGRES_URL
+//! is set.
+
+mod harness;
+
+mod auth;
+mod concurrency;
+mod errors;
+mod jobs;
+mod schema;
+mod transitions;
+mod validation;
