@@ -27,9 +27,15 @@ pub fn to_gql(err: ServiceError) -> async_graphql::Error {
 
 /// The code an error async-graphql raised itself gets.
 pub fn code_for_library_error(message: &str) -> &'static str {
-    if message.starts_with("Query is nested too deep")
-        || message.starts_with("Query is too complex")
-    {
+    // The first two are the configured limits; the others are the parser's and the
+    // validator's own recursion guards, which fire first on very deep queries.
+    const TOO_COMPLEX: [&str; 4] = [
+        "Query is nested too deep",
+        "Query is too complex",
+        "The recursion depth of the query cannot be greater than",
+        "recursion limit exceeded",
+    ];
+    if TOO_COMPLEX.iter().any(|prefix| message.starts_with(prefix)) {
         "QUERY_TOO_COMPLEX"
     } else {
         "BAD_USER_INPUT"
@@ -118,6 +124,14 @@ mod tests {
         );
         assert_eq!(
             code_for_library_error("Query is too complex."),
+            "QUERY_TOO_COMPLEX"
+        );
+        assert_eq!(
+            code_for_library_error("The recursion depth of the query cannot be greater than `32`"),
+            "QUERY_TOO_COMPLEX"
+        );
+        assert_eq!(
+            code_for_library_error("recursion limit exceeded."),
             "QUERY_TOO_COMPLEX"
         );
         assert_eq!(

@@ -56,7 +56,9 @@ impl ScalarType for DateTime {
                     DateTime(t.with_timezone(&chrono::Utc).trunc_subsecs(6))
                 })
                 .map_err(|_| {
-                    InputValueError::custom(format!("`{s}` is not an RFC 3339 date-time such as \"2030-01-02T03:04:05Z\""))
+                    InputValueError::custom(format!(
+                        "`{s}` is not an RFC 3339 date-time such as \"2030-01-02T03:04:05Z\""
+                    ))
                 }),
             _ => Err(InputValueError::expected_type(value)),
         }
@@ -127,10 +129,20 @@ mod tests {
 
     #[test]
     fn date_times_read_back_in_utc_with_z() {
-        let t = <DateTime as ScalarType>::parse(Value::String("2030-01-02T05:04:05.1234567+02:00".into())).unwrap();
-        assert_eq!(t.to_value(), Value::String("2030-01-02T03:04:05.123456Z".into()));
-        let whole = <DateTime as ScalarType>::parse(Value::String("2030-01-02T03:04:05Z".into())).unwrap();
-        assert_eq!(whole.to_value(), Value::String("2030-01-02T03:04:05Z".into()));
+        let t = <DateTime as ScalarType>::parse(Value::String(
+            "2030-01-02T05:04:05.1234567+02:00".into(),
+        ))
+        .unwrap();
+        assert_eq!(
+            t.to_value(),
+            Value::String("2030-01-02T03:04:05.123456Z".into())
+        );
+        let whole =
+            <DateTime as ScalarType>::parse(Value::String("2030-01-02T03:04:05Z".into())).unwrap();
+        assert_eq!(
+            whole.to_value(),
+            Value::String("2030-01-02T03:04:05Z".into())
+        );
         assert!(<DateTime as ScalarType>::parse(Value::String("yesterday".into())).is_err());
     }
 

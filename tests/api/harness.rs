@@ -11,7 +11,7 @@ use jobgraph::graphql::{SchemaLimits, context};
 use jobgraph::http::HttpLimits;
 use jobgraph::services::Limits;
 use jobgraph::{AppConfig, app, app_state};
-use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -34,8 +34,7 @@ macro_rules! backend_tests {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn sqlite() {
                     let app = $crate::harness::TestApp::sqlite().await;
-                    super::$name(app.clone()).await;
-                    app.finish().await;
+                    $crate::harness::run(app, super::$name).await;
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -48,12 +47,27 @@ macro_rules! backend_tests {
                         );
                         return;
                     };
-                    super::$name(app.clone()).await;
-                    app.finish().await;
+                    $crate::harness::run(app, super::$name).await;
                 }
             }
         )+
     };
+}
+
+/// Runs a test body, then drops its database whether it passed or not, then reports.
+pub async fn run<F, Fut>(app: TestApp, body: F)
+where
+    F: FnOnce(TestApp) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let outcome = tokio::spawn(body(app.clone())).await;
+    app.finish().await;
+    if let Err(err) = outcome {
+        match err.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(err) => panic!("the test was cancelled: {err}"),
+        }
+    }
 }
 
 /// Which database a test runs on.
@@ -76,7 +90,9 @@ pub struct TestApp {
 
 fn config() -> AppConfig {
     AppConfig {
-        limits: Limits { max_json_bytes: TEST_MAX_JSON_BYTES },
+        limits: Limits {
+            max_json_bytes: TEST_MAX_JSON_BYTES,
+        },
         schema_limits: SchemaLimits::default(),
         http_limits: HttpLimits {
             max_body_bytes: TEST_MAX_BODY_BYTES,
@@ -93,7 +109,9 @@ fn with_database(url: &str, database: &str) -> String {
         None => (url, None),
     };
     let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let path_start = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
+    let path_start = base[scheme_end..]
+        .find('/')
+        .map_or(base.len(), |i| scheme_end + i);
     let mut out = format!("{}/{database}", &base[..path_start]);
     if let Some(q) = query {
         out.push('?');
@@ -104,32 +122,52 @@ fn with_database(url: &str, database: &str) -> String {
 
 impl TestApp {
     pub async fn sqlite() -> Self {
-        let path = std::env::temp_dir().join(format!("jobgraph-test-{}.db", Uuid::now_v7().simple()));
+        let path =
+            std::env::temp_dir().join(format!("jobgraph-test-{}.db", Uuid::now_v7().simple()));
         let url = format!("sqlite:{}?mode=rwc", path.display());
         Self::start(&url, Backend::Sqlite { path }).await
     }
 
     /// None when `JOBGRAPH_TEST_POSTGRES_URL` is not set.
     pub async fn postgres() -> Option<Self> {
-        let admin_url = std::env::var(POSTGRES_URL_VAR).ok().filter(|u| !u.is_empty())?;
+        let admin_url = std::env::var(POSTGRES_URL_VAR)
+            .ok()
+            .filter(|u| !u.is_empty())?;
         let database = format!("jobgraph_test_{}", Uuid::now_v7().simple());
         let admin = sea_orm::Database::connect(&admin_url)
             .await
-            .unwrap_or_else(|e| panic!("{POSTGRES_URL_VAR} is set but the server is unreachable: {e}"));
+            .unwrap_or_else(|e| {
+                panic!("{POSTGRES_URL_VAR} is set but the server is unreachable: {e}")
+            });
         admin
             .execute_unprepared(&format!("CREATE DATABASE \"{database}\""))
             .await
             .expect("create the test database");
         admin.close().await.ok();
         let url = with_database(&admin_url, &database);
-        Some(Self::start(&url, Backend::Postgres { admin_url, database }).await)
+        Some(
+            Self::start(
+                &url,
+                Backend::Postgres {
+                    admin_url,
+                    database,
+                },
+            )
+            .await,
+        )
     }
 
     async fn start(url: &str, backend: Backend) -> Self {
-        let db = jobgraph::db::connect(url, 16).await.expect("connect to the test database");
-        jobgraph::db::migrate(&db).await.expect("run the migrations");
+        let db = jobgraph::db::connect(url, 16)
+            .await
+            .expect("connect to the test database");
+        jobgraph::db::migrate(&db)
+            .await
+            .expect("run the migrations");
         let state = app_state(db.clone(), &config());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind an ephemeral port");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind an ephemeral port");
         let addr = listener.local_addr().expect("local address");
         let router = app(state.clone());
         tokio::spawn(async move {
@@ -141,7 +179,10 @@ impl TestApp {
             state,
             backend,
             tenant: format!("tenant-{}", Uuid::now_v7().simple()),
-            client: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client"),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .expect("client"),
         }
     }
 
@@ -154,19 +195,20 @@ impl TestApp {
                     let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
                 }
             }
-            Backend::Postgres { admin_url, database } => {
+            Backend::Postgres {
+                admin_url,
+                database,
+            } => {
                 if let Ok(admin) = sea_orm::Database::connect(admin_url).await {
                     let _ = admin
-                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"))
+                        .execute_unprepared(&format!(
+                            "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
+                        ))
                         .await;
                     admin.close().await.ok();
                 }
             }
         }
-    }
-
-    pub fn is_postgres(&self) -> bool {
-        matches!(self.backend, Backend::Postgres { .. })
     }
 
     /// An actor of this test's tenant.
@@ -185,8 +227,15 @@ impl TestApp {
     }
 
     /// POSTs a request with a bearer token; returns (HTTP status, body).
-    pub async fn post_raw(&self, token: Option<&str>, body: &Value) -> (u16, reqwest::header::HeaderMap, Value) {
-        let mut request = self.client.post(format!("http://{}/graphql", self.addr)).json(body);
+    pub async fn post_raw(
+        &self,
+        token: Option<&str>,
+        body: &Value,
+    ) -> (u16, reqwest::header::HeaderMap, Value) {
+        let mut request = self
+            .client
+            .post(format!("http://{}/graphql", self.addr))
+            .json(body);
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -200,14 +249,20 @@ impl TestApp {
     /// Runs a GraphQL request over HTTP as `actor`; returns the whole response body.
     pub async fn http(&self, actor: &Actor, query: &str, variables: Value) -> Value {
         let token = self.token(actor);
-        let (status, _, body) = self.post_raw(Some(&token), &json!({"query": query, "variables": variables})).await;
+        let (status, _, body) = self
+            .post_raw(
+                Some(&token),
+                &json!({"query": query, "variables": variables}),
+            )
+            .await;
         assert_eq!(status, 200, "HTTP {status}: {body}");
         body
     }
 
     /// Runs a GraphQL request through the schema (no socket) as `actor`.
     pub async fn exec(&self, actor: &Actor, query: &str, variables: Value) -> Value {
-        let request = async_graphql::Request::new(query).variables(async_graphql::Variables::from_json(variables));
+        let request = async_graphql::Request::new(query)
+            .variables(async_graphql::Variables::from_json(variables));
         let request = context::for_actor(request, &self.state.services, actor.clone());
         let response = self.state.schema.execute(request).await;
         serde_json::to_value(&response).expect("response as JSON")
@@ -234,7 +289,15 @@ impl TestApp {
 
     /// Creates a job as `actor` through the schema; returns it (JOB_FIELDS).
     pub async fn create_job(&self, actor: &Actor, input: Value) -> Value {
-        let data = self.ok(actor, &format!("mutation($i: CreateJobInput!) {{ createJob(input: $i) {{ {JOB_FIELDS} }} }}"), json!({"i": input})).await;
+        let data = self
+            .ok(
+                actor,
+                &format!(
+                    "mutation($i: CreateJobInput!) {{ createJob(input: $i) {{ {JOB_FIELDS} }} }}"
+                ),
+                json!({"i": input}),
+            )
+            .await;
         data["createJob"].clone()
     }
 
@@ -261,7 +324,11 @@ impl TestApp {
 
     /// Only the types of a job's events.
     pub async fn job_event_types(&self, job_id: &str) -> Vec<String> {
-        self.job_events(job_id).await.into_iter().map(|(t, _)| t).collect()
+        self.job_events(job_id)
+            .await
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect()
     }
 
     /// Every event of the tenant, counted.
@@ -295,14 +362,6 @@ impl TestApp {
             .await
             .expect("force a status");
     }
-
-    /// Runs raw SQL (test set-up only).
-    pub async fn sql(&self, sql: &str) {
-        self.db
-            .execute_raw(Statement::from_string(self.db.get_database_backend(), sql))
-            .await
-            .expect("raw SQL");
-    }
 }
 
 /// The fields tests read of a job.
@@ -314,14 +373,19 @@ pub const JOB_FIELDS: &str = "id status version attempt priority priorityLevel t
 
 /// The one error of a response.
 pub fn first_error(response: &Value) -> Value {
-    let errors = response["errors"].as_array().unwrap_or_else(|| panic!("expected an error, got {response}"));
+    let errors = response["errors"]
+        .as_array()
+        .unwrap_or_else(|| panic!("expected an error, got {response}"));
     assert_eq!(errors.len(), 1, "expected one error: {response}");
     errors[0].clone()
 }
 
 /// The `extensions.code` of a response's one error.
 pub fn code(response: &Value) -> String {
-    first_error(response)["extensions"]["code"].as_str().unwrap_or_default().to_string()
+    first_error(response)["extensions"]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 pub use Role::{Admin, Agent, Member, Viewer};

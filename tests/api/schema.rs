@@ -14,7 +14,14 @@ fn committed_schema_is_current() {
 #[test]
 fn schema_has_the_contract_roots_and_scalars() {
     let sdl = jobgraph::graphql::sdl();
-    for needle in ["type Query", "type Mutation", "scalar UUID", "scalar DateTime", "scalar JSON", "scalar Decimal"] {
+    for needle in [
+        "type Query",
+        "type Mutation",
+        "scalar UUID",
+        "scalar DateTime",
+        "scalar JSON",
+        "scalar Decimal",
+    ] {
         assert!(sdl.contains(needle), "the SDL lacks `{needle}`");
     }
 }
