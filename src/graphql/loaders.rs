@@ -32,3 +32,53 @@ impl Loader<Uuid> for RunsLoader {
             .map_err(to_gql)
     }
 }
+
+/// `Task.parent` (and any task by id) for many ids at once.
+pub struct TaskLoader {
+    services: Services,
+    actor: Actor,
+}
+
+impl TaskLoader {
+    pub fn new(services: Services, actor: Actor) -> Self {
+        Self { services, actor }
+    }
+}
+
+impl Loader<Uuid> for TaskLoader {
+    type Value = crate::services::tasks::Task;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        self.services
+            .tasks
+            .by_ids(&self.actor, keys)
+            .await
+            .map_err(to_gql)
+    }
+}
+
+/// `Task.subtasks` for many parents at once.
+pub struct SubtasksLoader {
+    services: Services,
+    actor: Actor,
+}
+
+impl SubtasksLoader {
+    pub fn new(services: Services, actor: Actor) -> Self {
+        Self { services, actor }
+    }
+}
+
+impl Loader<Uuid> for SubtasksLoader {
+    type Value = Vec<crate::services::tasks::Task>;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        self.services
+            .tasks
+            .children_of(&self.actor, keys)
+            .await
+            .map_err(to_gql)
+    }
+}

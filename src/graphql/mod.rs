@@ -15,11 +15,15 @@ use async_graphql::{EmptySubscription, MergedObject, Schema};
 
 /// Every query.
 #[derive(MergedObject, Default)]
-pub struct Query(resolvers::me::MeQuery, resolvers::jobs::JobQuery);
+pub struct Query(
+    resolvers::me::MeQuery,
+    resolvers::jobs::JobQuery,
+    resolvers::tasks::TaskQuery,
+);
 
 /// Every mutation.
 #[derive(MergedObject, Default)]
-pub struct Mutation(resolvers::jobs::JobMutation);
+pub struct Mutation(resolvers::jobs::JobMutation, resolvers::tasks::TaskMutation);
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 

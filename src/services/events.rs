@@ -42,6 +42,25 @@ impl EventDraft {
         }
     }
 
+    /// An event about a task, with its snapshot and the jobs linked to it at that moment.
+    pub fn task(
+        event_type: &'static str,
+        task: &entity::task::Model,
+        snapshot: Value,
+        linked_job_ids: Vec<Uuid>,
+    ) -> Self {
+        Self {
+            event_type,
+            job_id: None,
+            task_id: Some(task.id),
+            plan_id: task.plan_id,
+            assignee: task.assigned_agent.clone(),
+            linked_job_ids: Some(linked_job_ids),
+            details: Map::new(),
+            snapshot,
+        }
+    }
+
     /// Adds one detail (camelCase key, as the API names it); `null`s are left out.
     pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
         let value = value.into();

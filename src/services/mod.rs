@@ -7,11 +7,13 @@
 
 pub mod access;
 pub mod budgets;
+pub mod delegation;
 pub mod dependencies;
 pub mod events;
 pub mod execution;
 pub mod jobs;
 pub mod links;
+pub mod paging;
 pub mod tasks;
 pub mod tx;
 pub mod validate;
@@ -52,13 +54,15 @@ impl Default for Limits {
 #[derive(Clone)]
 pub struct Services {
     pub jobs: jobs::JobService,
+    pub tasks: tasks::TaskService,
     db: DatabaseConnection,
 }
 
 impl Services {
     pub fn new(db: DatabaseConnection, limits: Limits) -> Self {
         Self {
-            jobs: jobs::JobService::new(db.clone(), limits),
+            jobs: jobs::JobService::new(db.clone(), limits.clone()),
+            tasks: tasks::TaskService::new(db.clone(), limits),
             db,
         }
     }

@@ -81,6 +81,8 @@ pub enum Backend {
 #[derive(Clone)]
 pub struct TestApp {
     pub db: DatabaseConnection,
+    /// The database URL, for tests that open their own connection.
+    pub url: String,
     pub addr: SocketAddr,
     pub state: jobgraph::http::AppState,
     pub backend: Backend,
@@ -175,6 +177,7 @@ impl TestApp {
         });
         Self {
             db,
+            url: url.to_string(),
             addr,
             state,
             backend,
@@ -307,6 +310,88 @@ impl TestApp {
         self.exec(actor, &query, variables).await
     }
 
+    /// Creates a task (under `parent`, if given) as `actor`; returns it (TASK_FIELDS).
+    pub async fn create_task(&self, actor: &Actor, parent: Option<&str>, input: Value) -> Value {
+        let response = match parent {
+            None => {
+                let q = format!(
+                    "mutation($i: CreateTaskInput!) {{ r: createTask(input: $i) {{ {TASK_FIELDS} }} }}"
+                );
+                self.exec(actor, &q, json!({"i": input})).await
+            }
+            Some(p) => {
+                let q = format!(
+                    "mutation($p: UUID!, $i: CreateTaskInput!) {{ r: createSubtask(parentId: $p, input: $i) {{ {TASK_FIELDS} }} }}"
+                );
+                self.exec(actor, &q, json!({"p": p, "i": input})).await
+            }
+        };
+        Self::data(response)["r"].clone()
+    }
+
+    /// Runs a one-task mutation `name(args)` and returns the response.
+    pub async fn task_op(&self, actor: &Actor, call: &str, variables: Value) -> Value {
+        let query = format!("mutation($id: UUID!) {{ r: {call} {{ {TASK_FIELDS} }} }}");
+        self.exec(actor, &query, variables).await
+    }
+
+    /// The stored events of a task, oldest first: (type, details).
+    pub async fn task_events(&self, task_id: &str) -> Vec<(String, Value)> {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+        let id = Uuid::parse_str(task_id).expect("a task id");
+        entity::event::Entity::find()
+            .filter(entity::event::Column::TaskId.eq(id))
+            .order_by_asc(entity::event::Column::Id)
+            .all(&self.db)
+            .await
+            .expect("read events")
+            .into_iter()
+            .map(|e| (e.event_type, e.details))
+            .collect()
+    }
+
+    /// The tenant's events from id `after` on: (type, task id, details).
+    pub async fn events_since(&self, after: i64) -> Vec<(String, Option<Uuid>, Value)> {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+        entity::event::Entity::find()
+            .filter(entity::event::Column::TenantId.eq(self.tenant.as_str()))
+            .filter(entity::event::Column::Id.gt(after))
+            .order_by_asc(entity::event::Column::Id)
+            .all(&self.db)
+            .await
+            .expect("read events")
+            .into_iter()
+            .map(|e| (e.event_type, e.task_id, e.details))
+            .collect()
+    }
+
+    /// The id of the tenant's newest event (0 when none).
+    pub async fn last_event_id(&self) -> i64 {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+        entity::event::Entity::find()
+            .filter(entity::event::Column::TenantId.eq(self.tenant.as_str()))
+            .order_by_desc(entity::event::Column::Id)
+            .one(&self.db)
+            .await
+            .expect("read events")
+            .map_or(0, |e| e.id)
+    }
+
+    /// Links a task to a job straight in the table (linkTask arrives with the work graph).
+    pub async fn link(&self, job_id: &str, task_id: &str, role: entity::status::JobTaskRole) {
+        use sea_orm::{ActiveModelTrait, Set};
+        entity::job_task::ActiveModel {
+            job_id: Set(Uuid::parse_str(job_id).unwrap()),
+            task_id: Set(Uuid::parse_str(task_id).unwrap()),
+            tenant_id: Set(self.tenant.clone()),
+            role: Set(role),
+            created_at: Set(chrono::Utc::now().timestamp_micros()),
+        }
+        .insert(&self.db)
+        .await
+        .expect("link");
+    }
+
     /// The stored events of a job, oldest first: (type, details).
     pub async fn job_events(&self, job_id: &str) -> Vec<(String, Value)> {
         use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
@@ -363,6 +448,12 @@ impl TestApp {
             .expect("force a status");
     }
 }
+
+/// The fields tests read of a task.
+pub const TASK_FIELDS: &str = "id status version title description labels priority priorityLevel \
+    dueAt startedAt completedAt cancelReason assignedAgent createdBy createdAt updatedAt \
+    estimatedCost actualCost executionContext timeoutSeconds planId planStepIndex \
+    delegationChain { from to by reason at } parent { id } subtasks { id }";
 
 /// The fields tests read of a job.
 pub const JOB_FIELDS: &str = "id status version attempt priority priorityLevel title description labels \

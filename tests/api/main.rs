@@ -10,5 +10,7 @@ mod concurrency;
 mod errors;
 mod jobs;
 mod schema;
+mod statements;
+mod tasks;
 mod transitions;
 mod validation;

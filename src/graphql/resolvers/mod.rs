@@ -3,3 +3,4 @@
 
 pub mod jobs;
 pub mod me;
+pub mod tasks;

@@ -58,7 +58,7 @@ pub enum CancelMode {
 
 /// Ascending or descending.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
-#[graphql(remote = "crate::services::jobs::SortDirection")]
+#[graphql(remote = "crate::services::paging::SortDirection")]
 pub enum SortDirection {
     Asc,
     Desc,
@@ -72,4 +72,24 @@ pub enum JobOrderField {
     UpdatedAt,
     Priority,
     RunAt,
+}
+
+/// Where a task is in its lifecycle.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "entity::status::TaskStatus")]
+pub enum TaskStatus {
+    Open,
+    InProgress,
+    Completed,
+    Cancelled,
+}
+
+/// What a list of tasks can be ordered by (then by id, in the same direction; nulls last).
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "crate::services::tasks::TaskOrderField")]
+pub enum TaskOrderField {
+    CreatedAt,
+    UpdatedAt,
+    Priority,
+    DueAt,
 }

@@ -5,3 +5,5 @@ pub mod actor;
 pub mod enums;
 pub mod job;
 pub mod job_inputs;
+pub mod task;
+pub mod task_inputs;

@@ -9,7 +9,7 @@ pub mod retry;
 pub mod state;
 mod write;
 
-pub use list::{JobFilter, JobOrder, JobOrderField, JobPage, SortDirection};
+pub use list::{JobFilter, JobOrder, JobOrderField, JobPage};
 pub use model::{
     CancelMode, Delegation, Job, JobPatch, JobResult, JobRun, NewJob, ScheduleRequest,
 };

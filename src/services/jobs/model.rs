@@ -5,59 +5,13 @@ use crate::domain::money::Money;
 use crate::domain::priority::PriorityLevel;
 use crate::domain::time::{Micros, from_micros, rfc3339};
 use crate::services::Patch;
+pub use crate::services::delegation::Delegation;
 use chrono::{DateTime, Utc};
 use entity::job;
 use entity::status::JobRunStatus;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use uuid::Uuid;
-
-/// One hand-over of a record: who had it, who has it, who did it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Delegation {
-    pub from: Option<String>,
-    pub to: String,
-    pub by: String,
-    pub reason: Option<String>,
-    pub at: DateTime<Utc>,
-}
-
-impl Delegation {
-    /// The stored form (an element of the `delegation_chain` JSON array).
-    pub fn to_json(&self) -> Value {
-        json!({
-            "from": self.from,
-            "to": self.to,
-            "by": self.by,
-            "reason": self.reason,
-            "at": self.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-        })
-    }
-
-    /// Reads a stored chain; entries that do not parse are skipped (the server writes them all).
-    pub fn chain_from_json(chain: &Value) -> Vec<Self> {
-        let str_of = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
-        chain
-            .as_array()
-            .map(|items| {
-                items
-                    .iter()
-                    .filter_map(|v| {
-                        Some(Self {
-                            from: str_of(v, "from"),
-                            to: str_of(v, "to")?,
-                            by: str_of(v, "by")?,
-                            reason: str_of(v, "reason"),
-                            at: DateTime::parse_from_rfc3339(v.get("at")?.as_str()?)
-                                .ok()?
-                                .with_timezone(&Utc),
-                        })
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-}
 
 /// A job, read in the caller's tenant.
 #[derive(Debug, Clone)]

@@ -1,0 +1,140 @@
+//! `Task` and the task connection.
+
+use super::enums::{PriorityLevel, TaskStatus};
+use super::job::Delegation;
+use crate::graphql::context::{actor, services};
+use crate::graphql::error::to_gql;
+use crate::graphql::loaders::{SubtasksLoader, TaskLoader};
+use crate::graphql::scalars::{DateTime, Decimal};
+use crate::services::tasks;
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{Context, Object, Result};
+use uuid::Uuid;
+
+/// A piece of work for a person or an agent; nests as subtasks.
+pub struct Task(pub tasks::Task);
+
+#[Object(name = "Task")]
+impl Task {
+    async fn id(&self) -> Uuid {
+        self.0.row.id
+    }
+    async fn tenant_id(&self) -> &str {
+        &self.0.row.tenant_id
+    }
+    async fn title(&self) -> &str {
+        &self.0.row.title
+    }
+    async fn description(&self) -> Option<&str> {
+        self.0.row.description.as_deref()
+    }
+    /// In the order given, without duplicates.
+    async fn labels(&self) -> Vec<String> {
+        self.0.labels()
+    }
+    async fn status(&self) -> TaskStatus {
+        self.0.row.status.into()
+    }
+    /// 1..100; higher first.
+    async fn priority(&self) -> i32 {
+        self.0.row.priority
+    }
+    /// The highest level whose value is at most `priority` (BACKGROUND below 10).
+    async fn priority_level(&self) -> PriorityLevel {
+        self.0.priority_level().into()
+    }
+    /// Starts at 1; every write to the task bumps it. Pass it as `expectedVersion`.
+    async fn version(&self) -> i32 {
+        self.0.row.version
+    }
+    async fn created_by(&self) -> &str {
+        &self.0.row.created_by
+    }
+    async fn created_at(&self) -> DateTime {
+        DateTime::from_micros(self.0.row.created_at)
+    }
+    async fn updated_at(&self) -> DateTime {
+        DateTime::from_micros(self.0.row.updated_at)
+    }
+    async fn due_at(&self) -> Option<DateTime> {
+        self.0.row.due_at.map(DateTime::from_micros)
+    }
+    async fn started_at(&self) -> Option<DateTime> {
+        self.0.row.started_at.map(DateTime::from_micros)
+    }
+    async fn completed_at(&self) -> Option<DateTime> {
+        self.0.row.completed_at.map(DateTime::from_micros)
+    }
+    async fn cancel_reason(&self) -> Option<&str> {
+        self.0.row.cancel_reason.as_deref()
+    }
+    async fn assigned_agent(&self) -> Option<&str> {
+        self.0.row.assigned_agent.as_deref()
+    }
+    /// Every hand-over, oldest first.
+    async fn delegation_chain(&self) -> Vec<Delegation> {
+        self.0
+            .delegation_chain()
+            .into_iter()
+            .map(Delegation)
+            .collect()
+    }
+    /// Always a JSON object.
+    async fn execution_context(&self) -> &serde_json::Value {
+        &self.0.row.execution_context
+    }
+    async fn estimated_cost(&self) -> Option<Decimal> {
+        self.0.estimated_cost().map(Decimal::from)
+    }
+    async fn actual_cost(&self) -> Decimal {
+        self.0.actual_cost().into()
+    }
+    async fn checkpoint_data(&self) -> Option<&serde_json::Value> {
+        self.0.row.checkpoint_data.as_ref()
+    }
+    async fn last_completed_step(&self) -> Option<i32> {
+        self.0.row.last_completed_step
+    }
+    /// A hint for agents; the server does not enforce it.
+    async fn timeout_seconds(&self) -> Option<i32> {
+        self.0.row.timeout_seconds
+    }
+    async fn plan_id(&self) -> Option<Uuid> {
+        self.0.row.plan_id
+    }
+    async fn plan_step_index(&self) -> Option<i32> {
+        self.0.row.plan_step_index
+    }
+    /// The task this one is a subtask of.
+    async fn parent(&self, ctx: &Context<'_>) -> Result<Option<Task>> {
+        let Some(parent_id) = self.0.row.parent_id else {
+            return Ok(None);
+        };
+        let loader = ctx.data_unchecked::<DataLoader<TaskLoader>>();
+        Ok(loader.load_one(parent_id).await?.map(Task))
+    }
+    /// Direct subtasks, oldest first.
+    async fn subtasks(&self, ctx: &Context<'_>) -> Result<Vec<Task>> {
+        let loader = ctx.data_unchecked::<DataLoader<SubtasksLoader>>();
+        let children = loader.load_one(self.0.row.id).await?.unwrap_or_default();
+        Ok(children.into_iter().map(Task).collect())
+    }
+}
+
+/// The `totalCount` of a task list, counted only when selected.
+pub struct TaskCount {
+    pub filter: tasks::TaskFilter,
+}
+
+#[Object]
+impl TaskCount {
+    /// How many tasks match the filter (all pages).
+    async fn total_count(&self, ctx: &Context<'_>) -> Result<i32> {
+        let n = services(ctx)?
+            .tasks
+            .count(actor(ctx)?, &self.filter)
+            .await
+            .map_err(to_gql)?;
+        Ok(i32::try_from(n).unwrap_or(i32::MAX))
+    }
+}

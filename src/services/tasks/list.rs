@@ -1,0 +1,232 @@
+//! `tasks`: filtered, ordered, keyset-paginated lists (DESIGN.md §9); paging itself is
+//! `services::paging`.
+
+use super::{Task, TaskService, permissions};
+use crate::auth::Actor;
+use crate::domain::time::to_micros;
+use crate::error::{ServiceError, ServiceResult};
+use crate::services::access::require;
+use crate::services::paging::{self, Ordering, Page, Position, SortDirection};
+use chrono::{DateTime, Utc};
+use entity::status::TaskStatus;
+use entity::{job_task, task, task_label};
+use sea_orm::sea_query::Query;
+use sea_orm::{ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect};
+use uuid::Uuid;
+
+/// The filters of `tasks` (all given ones must hold).
+#[derive(Debug, Clone, Default)]
+pub struct TaskFilter {
+    pub status: Option<Vec<TaskStatus>>,
+    pub plan_id: Option<Uuid>,
+    pub assigned_agent: Option<String>,
+    pub created_by: Option<String>,
+    pub label: Option<String>,
+    /// Only tasks linked to this job.
+    pub job_id: Option<Uuid>,
+    /// Only direct subtasks of this task.
+    pub parent_id: Option<Uuid>,
+    /// Only tasks without a parent.
+    pub root_only: bool,
+    pub priority_min: Option<i32>,
+    pub priority_max: Option<i32>,
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskOrderField {
+    CreatedAt,
+    UpdatedAt,
+    Priority,
+    DueAt,
+}
+
+/// An ordering; every ordering ends with `id` in the same direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskOrder {
+    pub field: TaskOrderField,
+    pub direction: SortDirection,
+}
+
+impl Default for TaskOrder {
+    fn default() -> Self {
+        Self {
+            field: TaskOrderField::CreatedAt,
+            direction: SortDirection::Desc,
+        }
+    }
+}
+
+/// One page of tasks.
+pub type TaskPage = Page<Task>;
+
+impl TaskOrderField {
+    fn tag(self) -> &'static str {
+        match self {
+            Self::CreatedAt => "created_at",
+            Self::UpdatedAt => "updated_at",
+            Self::Priority => "priority",
+            Self::DueAt => "due_at",
+        }
+    }
+    fn column(self) -> task::Column {
+        match self {
+            Self::CreatedAt => task::Column::CreatedAt,
+            Self::UpdatedAt => task::Column::UpdatedAt,
+            Self::Priority => task::Column::Priority,
+            Self::DueAt => task::Column::DueAt,
+        }
+    }
+    fn value(self, row: &task::Model) -> Option<i64> {
+        match self {
+            Self::CreatedAt => Some(row.created_at),
+            Self::UpdatedAt => Some(row.updated_at),
+            Self::Priority => Some(i64::from(row.priority)),
+            Self::DueAt => row.due_at,
+        }
+    }
+}
+
+impl TaskOrder {
+    fn ordering(self) -> Ordering<task::Column> {
+        Ordering {
+            list: "task",
+            field: self.field.tag(),
+            column: self.field.column(),
+            id_column: task::Column::Id,
+            nullable: self.field == TaskOrderField::DueAt,
+            direction: self.direction,
+        }
+    }
+}
+
+impl TaskFilter {
+    /// Checks the filter's own rules (an empty status list, min > max, parentId with rootOnly).
+    fn validate(&self) -> ServiceResult<()> {
+        if self.status.as_ref().is_some_and(Vec::is_empty) {
+            return Err(ServiceError::bad_input(
+                "filter.status",
+                "`filter.status` must not be an empty list",
+            ));
+        }
+        if let (Some(min), Some(max)) = (self.priority_min, self.priority_max)
+            && min > max
+        {
+            return Err(ServiceError::bad_input(
+                "filter.priorityMin",
+                "`filter.priorityMin` is above `filter.priorityMax`",
+            ));
+        }
+        if self.root_only && self.parent_id.is_some() {
+            return Err(ServiceError::bad_input(
+                "filter.rootOnly",
+                "`filter.rootOnly` and `filter.parentId` cannot both hold",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The filter as a condition, the tenant always first.
+    fn condition(&self, actor: &Actor) -> Condition {
+        let mut c = Condition::all().add(task::Column::TenantId.eq(actor.tenant.as_str()));
+        if let Some(status) = &self.status {
+            c = c.add(task::Column::Status.is_in(status.iter().copied()));
+        }
+        if let Some(plan) = self.plan_id {
+            c = c.add(task::Column::PlanId.eq(plan));
+        }
+        if let Some(agent) = &self.assigned_agent {
+            c = c.add(task::Column::AssignedAgent.eq(agent.as_str()));
+        }
+        if let Some(creator) = &self.created_by {
+            c = c.add(task::Column::CreatedBy.eq(creator.as_str()));
+        }
+        if let Some(label) = &self.label {
+            let with_label = Query::select()
+                .column(task_label::Column::TaskId)
+                .from(task_label::Entity)
+                .and_where(task_label::Column::TenantId.eq(actor.tenant.as_str()))
+                .and_where(task_label::Column::Label.eq(label.as_str()))
+                .to_owned();
+            c = c.add(task::Column::Id.in_subquery(with_label));
+        }
+        if let Some(job) = self.job_id {
+            let linked = Query::select()
+                .column(job_task::Column::TaskId)
+                .from(job_task::Entity)
+                .and_where(job_task::Column::TenantId.eq(actor.tenant.as_str()))
+                .and_where(job_task::Column::JobId.eq(job))
+                .to_owned();
+            c = c.add(task::Column::Id.in_subquery(linked));
+        }
+        if let Some(parent) = self.parent_id {
+            c = c.add(task::Column::ParentId.eq(parent));
+        }
+        if self.root_only {
+            c = c.add(task::Column::ParentId.is_null());
+        }
+        if let Some(min) = self.priority_min {
+            c = c.add(task::Column::Priority.gte(min));
+        }
+        if let Some(max) = self.priority_max {
+            c = c.add(task::Column::Priority.lte(max));
+        }
+        if let Some(after) = self.created_after {
+            c = c.add(task::Column::CreatedAt.gt(to_micros(after)));
+        }
+        if let Some(before) = self.created_before {
+            c = c.add(task::Column::CreatedAt.lt(to_micros(before)));
+        }
+        c
+    }
+}
+
+impl TaskService {
+    /// `tasks(filter, orderBy, first, after)`.
+    pub async fn list(
+        &self,
+        actor: &Actor,
+        filter: &TaskFilter,
+        order: TaskOrder,
+        first: Option<i32>,
+        after: Option<&str>,
+    ) -> ServiceResult<TaskPage> {
+        require(permissions::can_read(actor), "list tasks")?;
+        filter.validate()?;
+        let limit = paging::page_size("first", first)?;
+        let ordering = order.ordering();
+        let cursor = after.map(|c| ordering.decode("after", c)).transpose()?;
+        let mut query = task::Entity::find().filter(filter.condition(actor));
+        if let Some(pos) = &cursor {
+            query = query.filter(ordering.after(pos));
+        }
+        let rows = ordering.apply(query).limit(limit + 1).all(&self.db).await?;
+        let page = paging::page(rows, limit, cursor.is_some(), |row| {
+            ordering.cursor(&Position {
+                value: order.field.value(row),
+                id: row.id,
+            })
+        });
+        Ok(Page {
+            items: page
+                .items
+                .into_iter()
+                .map(|(c, row)| (c, Task { row }))
+                .collect(),
+            has_next_page: page.has_next_page,
+            has_previous_page: page.has_previous_page,
+        })
+    }
+
+    /// `totalCount` of a `tasks` filter (run only when the field is selected).
+    pub async fn count(&self, actor: &Actor, filter: &TaskFilter) -> ServiceResult<i64> {
+        require(permissions::can_read(actor), "count tasks")?;
+        filter.validate()?;
+        let n = task::Entity::find()
+            .filter(filter.condition(actor))
+            .count(&self.db)
+            .await?;
+        Ok(n as i64)
+    }
+}

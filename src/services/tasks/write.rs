@@ -1,0 +1,424 @@
+//! createTask, createSubtask, updateTask (with re-parenting), deleteTask and assignTask.
+
+use super::model::{NewTask, Task, TaskPatch, snapshot};
+use super::state::{TaskAction, is_open, transition};
+use super::{
+    MAX_DEPTH, TaskService, ancestors, check_version, commit, descendants, linked_jobs, lock,
+    owned, owners, permissions, save, write_labels,
+};
+use crate::auth::Actor;
+use crate::domain::time::{self, to_micros};
+use crate::error::{ServiceError, ServiceResult};
+use crate::services::access::require;
+use crate::services::delegation::Delegation;
+use crate::services::events::EventDraft;
+use crate::services::{Patch, tx, validate};
+use entity::status::TaskStatus;
+use entity::task;
+use sea_orm::{ActiveModelTrait, DatabaseTransaction, EntityTrait, IntoActiveModel};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// INVALID_TRANSITION for work placed under a finished parent.
+fn finished_parent(parent: &task::Model, what: &str) -> ServiceError {
+    ServiceError::InvalidTransition {
+        from: parent.status.as_str().to_string(),
+        to: "OPEN".to_string(),
+        message: format!(
+            "parent task {} is {}: {what} under a finished task is not allowed (reopen the parent first)",
+            parent.id,
+            parent.status.as_str()
+        ),
+    }
+}
+
+impl TaskService {
+    /// createTask: a new root task, OPEN.
+    pub async fn create(&self, actor: &Actor, input: NewTask) -> ServiceResult<Task> {
+        require(permissions::can_create(actor), "create tasks")?;
+        let tx = tx::begin_write(&self.db).await?;
+        self.insert(tx, actor, input, None).await
+    }
+
+    /// createSubtask: a new task under `parent_id`, which must not be COMPLETED or CANCELLED.
+    pub async fn create_subtask(
+        &self,
+        actor: &Actor,
+        parent_id: Uuid,
+        input: NewTask,
+    ) -> ServiceResult<Task> {
+        let tx = tx::begin_write(&self.db).await?;
+        // The parent is locked, so it cannot finish while its new child is being added.
+        let parent = lock(&tx, actor, parent_id).await?;
+        let parent_owned = owned(&tx, actor, &parent).await?;
+        require(
+            permissions::can_create_under(actor, parent_owned),
+            "add subtasks to this task",
+        )?;
+        self.insert(tx, actor, input, Some(parent)).await
+    }
+
+    async fn insert(
+        &self,
+        tx: DatabaseTransaction,
+        actor: &Actor,
+        input: NewTask,
+        parent: Option<task::Model>,
+    ) -> ServiceResult<Task> {
+        let now = time::now();
+        let now_us = to_micros(now);
+        let title = validate::title("input.title", &input.title)?;
+        let description = validate::description("input.description", input.description.as_deref())?;
+        let labels = validate::labels("input.labels", input.labels.as_deref().unwrap_or_default())?;
+        let priority =
+            validate::priority_or_default("input.", input.priority, input.priority_level)?;
+        let plan_step_index = input
+            .plan_step_index
+            .map(|i| validate::step_index("input.planStepIndex", i))
+            .transpose()?;
+        let estimated_cost = input
+            .estimated_cost
+            .map(|c| validate::non_negative_money("input.estimatedCost", c))
+            .transpose()?;
+        let timeout_seconds = input
+            .timeout_seconds
+            .map(|s| validate::timeout_seconds("input.timeoutSeconds", s))
+            .transpose()?;
+        let context = input.execution_context.unwrap_or_else(|| json!({}));
+        validate::json_object(
+            "input.executionContext",
+            &context,
+            self.limits.max_json_bytes,
+        )?;
+        let assigned_agent = input
+            .assigned_agent
+            .as_deref()
+            .map(|a| validate::actor_id("input.assignedAgent", a))
+            .transpose()?;
+        if let Some(parent) = &parent {
+            if !is_open(parent.status) {
+                return Err(finished_parent(parent, "a subtask"));
+            }
+            let depth = ancestors(&tx, parent).await?.len() + 2;
+            if depth > MAX_DEPTH {
+                return Err(ServiceError::bad_input(
+                    "parentId",
+                    format!(
+                        "subtasks nest at most {MAX_DEPTH} deep; this one would be at depth {depth}"
+                    ),
+                ));
+            }
+        }
+        let chain: Vec<Value> = assigned_agent
+            .iter()
+            .map(|to| {
+                Delegation {
+                    from: None,
+                    to: to.clone(),
+                    by: actor.id.clone(),
+                    reason: None,
+                    at: now,
+                }
+                .to_json()
+            })
+            .collect();
+        let row = task::Model {
+            id: Uuid::now_v7(),
+            tenant_id: actor.tenant.clone(),
+            parent_id: parent.as_ref().map(|p| p.id),
+            title,
+            description,
+            labels: json!(labels),
+            status: TaskStatus::Open,
+            priority,
+            version: 1,
+            created_by: actor.id.clone(),
+            created_at: now_us,
+            updated_at: now_us,
+            due_at: input.due_at.map(to_micros),
+            started_at: None,
+            completed_at: None,
+            cancel_reason: None,
+            assigned_agent,
+            delegation_chain: Value::Array(chain),
+            execution_context: context,
+            estimated_cost: estimated_cost.map(|m| m.nanos()),
+            actual_cost: 0,
+            checkpoint_data: None,
+            last_completed_step: None,
+            timeout_seconds,
+            plan_id: input.plan_id,
+            plan_step_index,
+        };
+        row.clone()
+            .into_active_model()
+            .reset_all()
+            .insert(&tx)
+            .await?;
+        write_labels(&tx, &row, &labels).await?;
+        let event = EventDraft::task("task.created", &row, snapshot(&row), Vec::new());
+        commit(tx, actor, now_us, vec![event]).await?;
+        Ok(Task { row })
+    }
+
+    /// updateTask: changes the given fields; `parentId` re-parents (null detaches).
+    pub async fn update(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        patch: TaskPatch,
+        expected_version: Option<i32>,
+    ) -> ServiceResult<Task> {
+        let (tx, before) = self.begin_on(actor, id).await?;
+        let is_owned = owned(&tx, actor, &before).await?;
+        require(permissions::can_modify(actor, is_owned), "update this task")?;
+        let mut after = before.clone();
+        let not_null = |field: &str| {
+            ServiceError::bad_input(
+                format!("input.{field}"),
+                format!("`input.{field}` cannot be null"),
+            )
+        };
+        match &patch.title {
+            Patch::Keep => {}
+            Patch::Clear => return Err(not_null("title")),
+            Patch::Set(t) => after.title = validate::title("input.title", t)?,
+        }
+        match &patch.description {
+            Patch::Keep => {}
+            Patch::Clear => after.description = None,
+            Patch::Set(d) => {
+                after.description = validate::description("input.description", Some(d))?
+            }
+        }
+        let mut new_labels = None;
+        match &patch.labels {
+            Patch::Keep => {}
+            Patch::Clear => return Err(not_null("labels")),
+            Patch::Set(l) => {
+                let labels = validate::labels("input.labels", l)?;
+                after.labels = json!(labels);
+                new_labels = Some(labels);
+            }
+        }
+        let number = match &patch.priority {
+            Patch::Keep => None,
+            Patch::Clear => return Err(not_null("priority")),
+            Patch::Set(p) => Some(*p),
+        };
+        let level = match &patch.priority_level {
+            Patch::Keep => None,
+            Patch::Clear => return Err(not_null("priorityLevel")),
+            Patch::Set(l) => Some(*l),
+        };
+        if let Some(p) = validate::priority("input.", number, level)? {
+            after.priority = p;
+        }
+        match &patch.due_at {
+            Patch::Keep => {}
+            Patch::Clear => after.due_at = None,
+            Patch::Set(t) => after.due_at = Some(to_micros(*t)),
+        }
+        match &patch.plan_id {
+            Patch::Keep => {}
+            Patch::Clear => after.plan_id = None,
+            Patch::Set(p) => after.plan_id = Some(*p),
+        }
+        match &patch.plan_step_index {
+            Patch::Keep => {}
+            Patch::Clear => after.plan_step_index = None,
+            Patch::Set(i) => {
+                after.plan_step_index = Some(validate::step_index("input.planStepIndex", *i)?)
+            }
+        }
+        match &patch.estimated_cost {
+            Patch::Keep => {}
+            Patch::Clear => after.estimated_cost = None,
+            Patch::Set(c) => {
+                after.estimated_cost =
+                    Some(validate::non_negative_money("input.estimatedCost", *c)?.nanos())
+            }
+        }
+        match &patch.timeout_seconds {
+            Patch::Keep => {}
+            Patch::Clear => after.timeout_seconds = None,
+            Patch::Set(s) => {
+                after.timeout_seconds = Some(validate::timeout_seconds("input.timeoutSeconds", *s)?)
+            }
+        }
+        match &patch.parent_id {
+            Patch::Keep => {}
+            Patch::Clear => after.parent_id = None,
+            Patch::Set(p) => after.parent_id = Some(*p),
+        }
+        check_version(&before, expected_version)?;
+        if after.parent_id != before.parent_id
+            && let Some(parent_id) = after.parent_id
+        {
+            self.check_new_parent(&tx, actor, &before, parent_id)
+                .await?;
+        }
+        if after == before {
+            return Ok(Task { row: before });
+        }
+        let now = to_micros(time::now());
+        after.version += 1;
+        after.updated_at = now;
+        save(&tx, &before, &after).await?;
+        if let Some(labels) = new_labels
+            && after.labels != before.labels
+        {
+            write_labels(&tx, &after, &labels).await?;
+        }
+        let links = linked_jobs(&tx, &[id])
+            .await?
+            .remove(&id)
+            .unwrap_or_default();
+        let event = EventDraft::task("task.updated", &after, snapshot(&after), links);
+        commit(tx, actor, now, vec![event]).await?;
+        Ok(Task { row: after })
+    }
+
+    /// A new parent must exist in the tenant, must not be the task or one of its descendants
+    /// (CYCLE_DETECTED with the chain), must keep the tree within `MAX_DEPTH`, and must not be
+    /// finished while the moved task is open.
+    async fn check_new_parent(
+        &self,
+        tx: &DatabaseTransaction,
+        actor: &Actor,
+        moved: &task::Model,
+        parent_id: Uuid,
+    ) -> ServiceResult<()> {
+        if parent_id == moved.id {
+            return Err(ServiceError::CycleDetected {
+                cycle: vec![moved.id.to_string()],
+                message: format!("task {} cannot be its own parent", moved.id),
+            });
+        }
+        let parent = lock(tx, actor, parent_id).await?;
+        let above = ancestors(tx, &parent).await?;
+        if let Some(pos) = above.iter().position(|a| a.id == moved.id) {
+            // The chain from the moved task down to the would-be parent.
+            let mut cycle: Vec<String> = above[..pos]
+                .iter()
+                .rev()
+                .map(|t| t.id.to_string())
+                .collect();
+            cycle.insert(0, moved.id.to_string());
+            cycle.push(parent.id.to_string());
+            return Err(ServiceError::CycleDetected {
+                cycle,
+                message: format!(
+                    "task {} is below task {}: making it the parent would close a cycle",
+                    parent.id, moved.id
+                ),
+            });
+        }
+        let subtree_height = descendants(tx, moved.id).await?.len();
+        let depth = above.len() + 2 + subtree_height;
+        if depth > MAX_DEPTH {
+            return Err(ServiceError::bad_input(
+                "input.parentId",
+                format!(
+                    "subtasks nest at most {MAX_DEPTH} deep; this move would reach depth {depth}"
+                ),
+            ));
+        }
+        if is_open(moved.status) && !is_open(parent.status) {
+            return Err(finished_parent(&parent, "an open task"));
+        }
+        Ok(())
+    }
+
+    /// deleteTask: removes the task and its subtasks (recursively), with their links and
+    /// edges; `task.deleted` for each, deepest first. Returns the id.
+    pub async fn delete(&self, actor: &Actor, id: Uuid) -> ServiceResult<Uuid> {
+        let (tx, before) = self.begin_on(actor, id).await?;
+        require(
+            permissions::can_delete(actor, owners(&before)),
+            "delete this task",
+        )?;
+        let levels = descendants(&tx, id).await?;
+        let mut doomed: Vec<&task::Model> = levels.iter().rev().flatten().collect();
+        doomed.push(&before);
+        let ids: Vec<Uuid> = doomed.iter().map(|t| t.id).collect();
+        let mut links = linked_jobs(&tx, &ids).await?;
+        let events = doomed
+            .iter()
+            .map(|t| {
+                EventDraft::task(
+                    "task.deleted",
+                    t,
+                    snapshot(t),
+                    links.remove(&t.id).unwrap_or_default(),
+                )
+            })
+            .collect();
+        // Deepest first, so no row is removed while a child still points at it.
+        for t in &doomed {
+            task::Entity::delete_by_id(t.id).exec(&tx).await?;
+        }
+        commit(tx, actor, to_micros(time::now()), events).await?;
+        Ok(id)
+    }
+
+    /// assignTask: hands the task to `assignee`, appending to its delegation chain. Any MEMBER
+    /// or AGENT may pick up an unassigned task for itself.
+    pub async fn assign(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        assignee: &str,
+        reason: Option<&str>,
+    ) -> ServiceResult<Task> {
+        let (tx, before) = self.begin_on(actor, id).await?;
+        let is_owned = owned(&tx, actor, &before).await?;
+        let allowed = permissions::can_assign(
+            actor,
+            is_owned,
+            before.assigned_agent.as_deref(),
+            assignee.trim(),
+        );
+        require(allowed, "assign this task")?;
+        let to = validate::actor_id("assignee", assignee)?;
+        let reason = validate::optional_reason("reason", reason)?;
+        if before.assigned_agent.as_deref() == Some(to.as_str()) {
+            return Err(ServiceError::bad_input(
+                "assignee",
+                format!("the task is already assigned to `{to}`"),
+            ));
+        }
+        transition(TaskAction::Assign, before.status)?;
+        let now = time::now();
+        let now_us = to_micros(now);
+        let mut after = before.clone();
+        let entry = Delegation {
+            from: before.assigned_agent.clone(),
+            to: to.clone(),
+            by: actor.id.clone(),
+            reason: reason.clone(),
+            at: now,
+        };
+        let mut chain = before
+            .delegation_chain
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        chain.push(entry.to_json());
+        after.delegation_chain = Value::Array(chain);
+        after.assigned_agent = Some(to.clone());
+        after.version += 1;
+        after.updated_at = now_us;
+        save(&tx, &before, &after).await?;
+        let links = linked_jobs(&tx, &[id])
+            .await?
+            .remove(&id)
+            .unwrap_or_default();
+        let event = EventDraft::task("task.assigned", &after, snapshot(&after), links)
+            .with("fromAssignee", json!(before.assigned_agent))
+            .with("toAssignee", json!(to))
+            .with("reason", json!(reason));
+        commit(tx, actor, now_us, vec![event]).await?;
+        Ok(Task { row: after })
+    }
+}
