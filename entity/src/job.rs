@@ -11,6 +11,8 @@ pub struct Model {
     pub id: Uuid,
     pub tenant_id: String,
     pub title: String,
+    /// The title lower-cased by the server, for `search` (same folding on every backend).
+    pub search_title: String,
     pub description: Option<String>,
     /// The labels in the order given (the `job_label` rows carry them for filtering).
     #[sea_orm(column_type = "JsonBinary")]

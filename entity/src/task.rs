@@ -12,6 +12,8 @@ pub struct Model {
     pub tenant_id: String,
     pub parent_id: Option<Uuid>,
     pub title: String,
+    /// The title lower-cased by the server, for `search` (same folding on every backend).
+    pub search_title: String,
     pub description: Option<String>,
     /// The labels in the order given (the `task_label` rows carry them for filtering).
     #[sea_orm(column_type = "JsonBinary")]

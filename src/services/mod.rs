@@ -14,6 +14,7 @@ pub mod execution;
 pub mod jobs;
 pub mod links;
 pub mod paging;
+pub mod stats;
 pub mod tasks;
 pub mod tx;
 pub mod validate;

@@ -9,6 +9,7 @@ mod cli;
 mod concurrency;
 mod errors;
 mod jobs;
+mod lists;
 mod schema;
 mod statements;
 mod tasks;

@@ -7,12 +7,32 @@ use crate::graphql::types::job::{Job, JobCount, JobRun};
 use crate::graphql::types::job_inputs::{
     CreateJobInput, JobFilter, JobOrder, JobResultInput, ScheduleInput, UpdateJobInput,
 };
+use crate::graphql::types::stats::JobStats;
+use crate::services::paging::PageArgs;
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Object, Result};
 use uuid::Uuid;
 
 #[derive(Default)]
 pub struct JobQuery;
+
+/// A page of jobs as a connection whose `totalCount` counts `filter`.
+fn connection(
+    page: crate::services::jobs::JobPage,
+    filter: Option<crate::services::jobs::JobFilter>,
+) -> JobConnection {
+    let count = JobCount {
+        filter: filter.unwrap_or_default(),
+    };
+    let mut connection =
+        Connection::with_additional_fields(page.has_previous_page, page.has_next_page, count);
+    connection.edges = page
+        .items
+        .into_iter()
+        .map(|(cursor, job)| Edge::new(cursor, Job(job)))
+        .collect();
+    connection
+}
 
 /// A page of jobs with `totalCount`.
 pub type JobConnection = Connection<String, Job, JobCount>;
@@ -29,33 +49,89 @@ impl JobQuery {
         Ok(job.map(Job))
     }
 
-    /// Jobs of the caller's tenant, newest first unless `orderBy` says otherwise.
+    /// Jobs of the caller's tenant, newest first unless `orderBy` says otherwise. Page forward
+    /// with `first`/`after`, back with `last`/`before`; both cursors give a window.
+    #[allow(clippy::too_many_arguments)]
     async fn jobs(
         &self,
         ctx: &Context<'_>,
         filter: Option<JobFilter>,
         order_by: Option<JobOrder>,
-        #[graphql(desc = "Page size, 1..200 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Page size from the start, 1..200 (default 20).")] first: Option<i32>,
         #[graphql(desc = "A cursor from this list with the same ordering.")] after: Option<String>,
+        #[graphql(desc = "Page size from the end, 1..200; not with `first`.")] last: Option<i32>,
+        #[graphql(desc = "A cursor from this list with the same ordering.")] before: Option<String>,
     ) -> Result<JobConnection> {
         let filter: crate::services::jobs::JobFilter = filter.unwrap_or_default().into();
         let order = order_by.map(Into::into).unwrap_or_default();
+        let args = PageArgs {
+            first,
+            after: after.as_deref(),
+            last,
+            before: before.as_deref(),
+        };
         let page = services(ctx)?
             .jobs
-            .list(actor(ctx)?, &filter, order, first, after.as_deref())
+            .list(actor(ctx)?, &filter, order, args)
             .await
             .map_err(to_gql)?;
-        let mut connection = Connection::with_additional_fields(
-            page.has_previous_page,
-            page.has_next_page,
-            JobCount { filter },
-        );
-        connection.edges = page
-            .items
-            .into_iter()
-            .map(|(cursor, job)| Edge::new(cursor, Job(job)))
-            .collect();
-        Ok(connection)
+        Ok(connection(page, Some(filter)))
+    }
+
+    /// PENDING and SCHEDULED jobs in the order claims take them: priority, then
+    /// COALESCE(runAt, createdAt), then id.
+    async fn pending_jobs(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, 1..200 (default 20).")] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<JobConnection> {
+        let page = services(ctx)?
+            .jobs
+            .pending(actor(ctx)?, first, after.as_deref())
+            .await
+            .map_err(to_gql)?;
+        let filter = crate::services::jobs::JobFilter {
+            status: Some(vec![
+                entity::status::JobStatus::Pending,
+                entity::status::JobStatus::Scheduled,
+            ]),
+            ..Default::default()
+        };
+        Ok(connection(page, Some(filter)))
+    }
+
+    /// RUNNING and CANCELLING jobs, by startedAt (longest-running first).
+    async fn running_jobs(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, 1..200 (default 20).")] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<JobConnection> {
+        let page = services(ctx)?
+            .jobs
+            .running(actor(ctx)?, first, after.as_deref())
+            .await
+            .map_err(to_gql)?;
+        let filter = crate::services::jobs::JobFilter {
+            status: Some(vec![
+                entity::status::JobStatus::Running,
+                entity::status::JobStatus::Cancelling,
+            ]),
+            ..Default::default()
+        };
+        Ok(connection(page, Some(filter)))
+    }
+
+    /// Counts per status and exact cost sums of the jobs a filter selects.
+    async fn job_stats(&self, ctx: &Context<'_>, filter: Option<JobFilter>) -> Result<JobStats> {
+        let filter: crate::services::jobs::JobFilter = filter.unwrap_or_default().into();
+        let stats = services(ctx)?
+            .jobs
+            .stats(actor(ctx)?, &filter)
+            .await
+            .map_err(to_gql)?;
+        Ok(JobStats(stats))
     }
 
     /// Every attempt of the job, oldest first.

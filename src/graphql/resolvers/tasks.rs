@@ -2,8 +2,10 @@
 
 use crate::graphql::context::{actor, services};
 use crate::graphql::error::to_gql;
+use crate::graphql::types::stats::TaskStats;
 use crate::graphql::types::task::{Task, TaskCount};
 use crate::graphql::types::task_inputs::{CreateTaskInput, TaskFilter, TaskOrder, UpdateTaskInput};
+use crate::services::paging::PageArgs;
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Object, Result};
 use uuid::Uuid;
@@ -26,20 +28,30 @@ impl TaskQuery {
         Ok(task.map(Task))
     }
 
-    /// Tasks of the caller's tenant, newest first unless `orderBy` says otherwise.
+    /// Tasks of the caller's tenant, newest first unless `orderBy` says otherwise. Page forward
+    /// with `first`/`after`, back with `last`/`before`; both cursors give a window.
+    #[allow(clippy::too_many_arguments)]
     async fn tasks(
         &self,
         ctx: &Context<'_>,
         filter: Option<TaskFilter>,
         order_by: Option<TaskOrder>,
-        #[graphql(desc = "Page size, 1..200 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Page size from the start, 1..200 (default 20).")] first: Option<i32>,
         #[graphql(desc = "A cursor from this list with the same ordering.")] after: Option<String>,
+        #[graphql(desc = "Page size from the end, 1..200; not with `first`.")] last: Option<i32>,
+        #[graphql(desc = "A cursor from this list with the same ordering.")] before: Option<String>,
     ) -> Result<TaskConnection> {
         let filter: crate::services::tasks::TaskFilter = filter.unwrap_or_default().into();
         let order = order_by.map(Into::into).unwrap_or_default();
+        let args = PageArgs {
+            first,
+            after: after.as_deref(),
+            last,
+            before: before.as_deref(),
+        };
         let page = services(ctx)?
             .tasks
-            .list(actor(ctx)?, &filter, order, first, after.as_deref())
+            .list(actor(ctx)?, &filter, order, args)
             .await
             .map_err(to_gql)?;
         let mut connection = Connection::with_additional_fields(
@@ -53,6 +65,17 @@ impl TaskQuery {
             .map(|(cursor, task)| Edge::new(cursor, Task(task)))
             .collect();
         Ok(connection)
+    }
+
+    /// Counts per status and exact cost sums of the tasks a filter selects.
+    async fn task_stats(&self, ctx: &Context<'_>, filter: Option<TaskFilter>) -> Result<TaskStats> {
+        let filter: crate::services::tasks::TaskFilter = filter.unwrap_or_default().into();
+        let stats = services(ctx)?
+            .tasks
+            .stats(actor(ctx)?, &filter)
+            .await
+            .map_err(to_gql)?;
+        Ok(TaskStats(stats))
     }
 
     /// The direct subtasks of a task, oldest first.

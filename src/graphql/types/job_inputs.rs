@@ -172,6 +172,8 @@ pub struct JobFilter {
     pub created_after: Option<DateTime>,
     /// Created strictly before.
     pub created_before: Option<DateTime>,
+    /// Case-insensitive substring of the title (taken literally: `%` and `_` are plain characters).
+    pub search: Option<String>,
 }
 
 impl From<JobFilter> for jobs::JobFilter {
@@ -186,6 +188,7 @@ impl From<JobFilter> for jobs::JobFilter {
             priority_max: f.priority_max,
             created_after: f.created_after.map(|t| t.0),
             created_before: f.created_before.map(|t| t.0),
+            search: f.search,
         }
     }
 }

@@ -5,5 +5,6 @@ pub mod actor;
 pub mod enums;
 pub mod job;
 pub mod job_inputs;
+pub mod stats;
 pub mod task;
 pub mod task_inputs;

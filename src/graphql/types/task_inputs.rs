@@ -107,6 +107,8 @@ pub struct TaskFilter {
     pub created_after: Option<DateTime>,
     /// Created strictly before.
     pub created_before: Option<DateTime>,
+    /// Case-insensitive substring of the title (taken literally: `%` and `_` are plain characters).
+    pub search: Option<String>,
 }
 
 impl From<TaskFilter> for tasks::TaskFilter {
@@ -124,6 +126,7 @@ impl From<TaskFilter> for tasks::TaskFilter {
             priority_max: f.priority_max,
             created_after: f.created_after.map(|t| t.0),
             created_before: f.created_before.map(|t| t.0),
+            search: f.search,
         }
     }
 }

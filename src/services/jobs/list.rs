@@ -6,12 +6,14 @@ use crate::auth::Actor;
 use crate::domain::time::to_micros;
 use crate::error::{ServiceError, ServiceResult};
 use crate::services::access::require;
-use crate::services::paging::{self, Ordering, Page, Position, SortDirection};
+use crate::services::paging::{self, Ordering, Page, PageArgs, SortDirection};
+use crate::services::stats::{self, Stats};
 use chrono::{DateTime, Utc};
 use entity::job;
 use entity::status::JobStatus;
 use sea_orm::sea_query::Query;
-use sea_orm::{ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect};
+use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, Iterable, QueryFilter};
 use uuid::Uuid;
 
 /// The filters of `jobs` (all given ones must hold).
@@ -26,6 +28,8 @@ pub struct JobFilter {
     pub priority_max: Option<i32>,
     pub created_after: Option<DateTime<Utc>>,
     pub created_before: Option<DateTime<Utc>>,
+    /// A literal, case-insensitive substring of the title.
+    pub search: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,6 +119,9 @@ impl JobFilter {
                 "`filter.priorityMin` is above `filter.priorityMax`",
             ));
         }
+        if let Some(term) = &self.search {
+            paging::search_term("filter.search", term)?;
+        }
         Ok(())
     }
 
@@ -154,55 +161,60 @@ impl JobFilter {
         if let Some(before) = self.created_before {
             c = c.add(job::Column::CreatedAt.lt(to_micros(before)));
         }
+        if let Some(term) = &self.search {
+            let pattern = LikeExpr::new(paging::contains_pattern(term)).escape('\\');
+            c = c.add(Expr::col(job::Column::SearchTitle).like(pattern));
+        }
         c
     }
 }
 
 impl JobService {
-    /// `jobs(filter, orderBy, first, after)`.
+    /// `jobs(filter, orderBy, first, after, last, before)`.
     pub async fn list(
         &self,
         actor: &Actor,
         filter: &JobFilter,
         order: JobOrder,
-        first: Option<i32>,
-        after: Option<&str>,
+        args: PageArgs<'_>,
     ) -> ServiceResult<JobPage> {
         require(permissions::can_read(actor), "list jobs")?;
         filter.validate()?;
-        let limit = paging::page_size("first", first)?;
-        let ordering = order.ordering();
-        let cursor = after.map(|c| ordering.decode("after", c)).transpose()?;
-        let mut query = job::Entity::find().filter(filter.condition(actor));
-        if let Some(pos) = &cursor {
-            query = query.filter(ordering.after(pos));
-        }
-        let rows = ordering.apply(query).limit(limit + 1).all(&self.db).await?;
-        let page = paging::page(rows, limit, cursor.is_some(), |row| {
-            ordering.cursor(&Position {
-                value: order.field.value(row),
-                id: row.id,
-            })
-        });
-        Ok(Page {
-            items: page
-                .items
-                .into_iter()
-                .map(|(c, row)| (c, Job { row }))
-                .collect(),
-            has_next_page: page.has_next_page,
-            has_previous_page: page.has_previous_page,
-        })
+        let base = job::Entity::find().filter(filter.condition(actor));
+        let page = order
+            .ordering()
+            .fetch(
+                &self.db,
+                base,
+                args,
+                |row| order.field.value(row),
+                |row| row.id,
+            )
+            .await?;
+        Ok(page.map(|row| Job { row }))
     }
 
     /// `totalCount` of a `jobs` filter (run only when the field is selected).
     pub async fn count(&self, actor: &Actor, filter: &JobFilter) -> ServiceResult<i64> {
         require(permissions::can_read(actor), "count jobs")?;
         filter.validate()?;
-        let n = job::Entity::find()
-            .filter(filter.condition(actor))
-            .count(&self.db)
-            .await?;
-        Ok(n as i64)
+        paging::count(
+            &self.db,
+            job::Entity::find().filter(filter.condition(actor)),
+        )
+        .await
+    }
+
+    /// `jobStats(filter)`: counts per status (every status, zeros included) and exact cost sums.
+    pub async fn stats(
+        &self,
+        actor: &Actor,
+        filter: &JobFilter,
+    ) -> ServiceResult<Stats<JobStatus>> {
+        require(permissions::can_read(actor), "read job stats")?;
+        filter.validate()?;
+        let query = job::Entity::find().filter(filter.condition(actor));
+        let groups = stats::by_status(&self.db, query, job::Column::Status).await?;
+        Ok(Stats::from_groups(groups, JobStatus::iter()))
     }
 }

@@ -5,6 +5,7 @@ mod lifecycle;
 pub mod list;
 pub mod model;
 pub mod permissions;
+mod queues;
 pub mod retry;
 pub mod state;
 mod write;

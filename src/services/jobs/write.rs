@@ -120,6 +120,7 @@ impl JobService {
         let row = job::Model {
             id: Uuid::now_v7(),
             tenant_id: actor.tenant.clone(),
+            search_title: title.to_lowercase(),
             title,
             description,
             labels: json!(labels),
@@ -188,7 +189,10 @@ impl JobService {
         match &patch.title {
             Patch::Keep => {}
             Patch::Clear => return Err(not_null("title")),
-            Patch::Set(t) => after.title = validate::title("input.title", t)?,
+            Patch::Set(t) => {
+                after.title = validate::title("input.title", t)?;
+                after.search_title = after.title.to_lowercase();
+            }
         }
         match &patch.description {
             Patch::Keep => {}

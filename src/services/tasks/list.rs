@@ -6,12 +6,14 @@ use crate::auth::Actor;
 use crate::domain::time::to_micros;
 use crate::error::{ServiceError, ServiceResult};
 use crate::services::access::require;
-use crate::services::paging::{self, Ordering, Page, Position, SortDirection};
+use crate::services::paging::{self, Ordering, Page, PageArgs, SortDirection};
+use crate::services::stats::{self, Stats};
 use chrono::{DateTime, Utc};
 use entity::status::TaskStatus;
 use entity::{job_task, task, task_label};
 use sea_orm::sea_query::Query;
-use sea_orm::{ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect};
+use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, Iterable, QueryFilter};
 use uuid::Uuid;
 
 /// The filters of `tasks` (all given ones must hold).
@@ -32,6 +34,8 @@ pub struct TaskFilter {
     pub priority_max: Option<i32>,
     pub created_after: Option<DateTime<Utc>>,
     pub created_before: Option<DateTime<Utc>>,
+    /// A literal, case-insensitive substring of the title.
+    pub search: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,6 +128,9 @@ impl TaskFilter {
                 "`filter.rootOnly` and `filter.parentId` cannot both hold",
             ));
         }
+        if let Some(term) = &self.search {
+            paging::search_term("filter.search", term)?;
+        }
         Ok(())
     }
 
@@ -178,55 +185,60 @@ impl TaskFilter {
         if let Some(before) = self.created_before {
             c = c.add(task::Column::CreatedAt.lt(to_micros(before)));
         }
+        if let Some(term) = &self.search {
+            let pattern = LikeExpr::new(paging::contains_pattern(term)).escape('\\');
+            c = c.add(Expr::col(task::Column::SearchTitle).like(pattern));
+        }
         c
     }
 }
 
 impl TaskService {
-    /// `tasks(filter, orderBy, first, after)`.
+    /// `tasks(filter, orderBy, first, after, last, before)`.
     pub async fn list(
         &self,
         actor: &Actor,
         filter: &TaskFilter,
         order: TaskOrder,
-        first: Option<i32>,
-        after: Option<&str>,
+        args: PageArgs<'_>,
     ) -> ServiceResult<TaskPage> {
         require(permissions::can_read(actor), "list tasks")?;
         filter.validate()?;
-        let limit = paging::page_size("first", first)?;
-        let ordering = order.ordering();
-        let cursor = after.map(|c| ordering.decode("after", c)).transpose()?;
-        let mut query = task::Entity::find().filter(filter.condition(actor));
-        if let Some(pos) = &cursor {
-            query = query.filter(ordering.after(pos));
-        }
-        let rows = ordering.apply(query).limit(limit + 1).all(&self.db).await?;
-        let page = paging::page(rows, limit, cursor.is_some(), |row| {
-            ordering.cursor(&Position {
-                value: order.field.value(row),
-                id: row.id,
-            })
-        });
-        Ok(Page {
-            items: page
-                .items
-                .into_iter()
-                .map(|(c, row)| (c, Task { row }))
-                .collect(),
-            has_next_page: page.has_next_page,
-            has_previous_page: page.has_previous_page,
-        })
+        let base = task::Entity::find().filter(filter.condition(actor));
+        let page = order
+            .ordering()
+            .fetch(
+                &self.db,
+                base,
+                args,
+                |row| order.field.value(row),
+                |row| row.id,
+            )
+            .await?;
+        Ok(page.map(|row| Task { row }))
     }
 
     /// `totalCount` of a `tasks` filter (run only when the field is selected).
     pub async fn count(&self, actor: &Actor, filter: &TaskFilter) -> ServiceResult<i64> {
         require(permissions::can_read(actor), "count tasks")?;
         filter.validate()?;
-        let n = task::Entity::find()
-            .filter(filter.condition(actor))
-            .count(&self.db)
-            .await?;
-        Ok(n as i64)
+        paging::count(
+            &self.db,
+            task::Entity::find().filter(filter.condition(actor)),
+        )
+        .await
+    }
+
+    /// `taskStats(filter)`: counts per status (every status, zeros included) and exact sums.
+    pub async fn stats(
+        &self,
+        actor: &Actor,
+        filter: &TaskFilter,
+    ) -> ServiceResult<Stats<TaskStatus>> {
+        require(permissions::can_read(actor), "read task stats")?;
+        filter.validate()?;
+        let query = task::Entity::find().filter(filter.condition(actor));
+        let groups = stats::by_status(&self.db, query, task::Column::Status).await?;
+        Ok(Stats::from_groups(groups, TaskStatus::iter()))
     }
 }

@@ -126,6 +126,7 @@ impl TaskService {
             id: Uuid::now_v7(),
             tenant_id: actor.tenant.clone(),
             parent_id: parent.as_ref().map(|p| p.id),
+            search_title: title.to_lowercase(),
             title,
             description,
             labels: json!(labels),
@@ -182,7 +183,10 @@ impl TaskService {
         match &patch.title {
             Patch::Keep => {}
             Patch::Clear => return Err(not_null("title")),
-            Patch::Set(t) => after.title = validate::title("input.title", t)?,
+            Patch::Set(t) => {
+                after.title = validate::title("input.title", t)?;
+                after.search_title = after.title.to_lowercase();
+            }
         }
         match &patch.description {
             Patch::Keep => {}
