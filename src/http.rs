@@ -168,6 +168,10 @@ async fn execute(
 }
 
 async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let actor = match authenticate(&state, &headers) {
+        Ok(actor) => actor,
+        Err(response) => return *response,
+    };
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -183,10 +187,6 @@ async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: B
             "send GraphQL requests as `Content-Type: application/json`",
         );
     }
-    let actor = match authenticate(&state, &headers) {
-        Ok(actor) => actor,
-        Err(response) => return *response,
-    };
     let max = state.limits.max_body_bytes;
     let bytes: Bytes = match axum::body::to_bytes(body, max).await {
         Ok(bytes) => bytes,

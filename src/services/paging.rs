@@ -311,6 +311,7 @@ pub fn contains_pattern(term: &str) -> String {
 
 /// Checks a search term: 1..200 characters.
 pub fn search_term(field: &str, term: &str) -> ServiceResult<()> {
+    crate::services::validate::no_nul(field, term)?;
     let n = term.chars().count();
     if n == 0 || n > 200 {
         return Err(ServiceError::bad_input(

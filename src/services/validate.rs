@@ -22,8 +22,34 @@ fn chars(s: &str) -> usize {
     s.chars().count()
 }
 
+/// PostgreSQL's text and jsonb cannot hold U+0000 (SQLite can): refuse it everywhere, so both
+/// backends answer alike.
+pub fn no_nul(field: &str, s: &str) -> ServiceResult<()> {
+    if s.contains('\0') {
+        return Err(ServiceError::bad_input(
+            field,
+            format!("`{field}` must not contain the NUL character"),
+        ));
+    }
+    Ok(())
+}
+
+/// `no_nul` over every string and key of a JSON value.
+fn json_no_nul(field: &str, value: &Value) -> ServiceResult<()> {
+    match value {
+        Value::String(s) => no_nul(field, s),
+        Value::Array(items) => items.iter().try_for_each(|v| json_no_nul(field, v)),
+        Value::Object(map) => map.iter().try_for_each(|(k, v)| {
+            no_nul(field, k)?;
+            json_no_nul(field, v)
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Trimmed, 1..200 characters.
 pub fn title(field: &str, raw: &str) -> ServiceResult<String> {
+    no_nul(field, raw)?;
     let t = raw.trim();
     if t.is_empty() {
         return Err(ServiceError::bad_input(
@@ -45,6 +71,7 @@ pub fn description(field: &str, raw: Option<&str>) -> ServiceResult<Option<Strin
     match raw {
         None => Ok(None),
         Some("") => Ok(None),
+        Some(d) if d.contains('\0') => no_nul(field, d).map(|_| None),
         Some(d) if chars(d) > MAX_DESCRIPTION_CHARS => Err(ServiceError::bad_input(
             field,
             format!("`{field}` is longer than {MAX_DESCRIPTION_CHARS} characters"),
@@ -60,6 +87,7 @@ pub fn labels(field: &str, raw: &[String]) -> ServiceResult<Vec<String>> {
     for (i, label) in raw.iter().enumerate() {
         let l = label.trim();
         let path = format!("{field}[{i}]");
+        no_nul(&path, l)?;
         if l.is_empty() {
             return Err(ServiceError::bad_input(
                 &path,
@@ -141,6 +169,7 @@ pub fn step_index(field: &str, value: i32) -> ServiceResult<i32> {
 
 /// 1..200 characters, taken as given (keys are compared exactly).
 pub fn idempotency_key(field: &str, key: &str) -> ServiceResult<String> {
+    no_nul(field, key)?;
     let n = chars(key);
     if n == 0 || n > MAX_IDEMPOTENCY_KEY_CHARS {
         return Err(ServiceError::bad_input(
@@ -153,6 +182,7 @@ pub fn idempotency_key(field: &str, key: &str) -> ServiceResult<String> {
 
 /// An actor id given as an assignee: trimmed, 1..200 characters.
 pub fn actor_id(field: &str, raw: &str) -> ServiceResult<String> {
+    no_nul(field, raw)?;
     let id = raw.trim();
     if id.is_empty() || chars(id) > MAX_ACTOR_ID_CHARS {
         return Err(ServiceError::bad_input(
@@ -165,6 +195,7 @@ pub fn actor_id(field: &str, raw: &str) -> ServiceResult<String> {
 
 /// A reason or error text: trimmed, 1..10,000 characters.
 pub fn reason(field: &str, raw: &str) -> ServiceResult<String> {
+    no_nul(field, raw)?;
     let r = raw.trim();
     if r.is_empty() {
         return Err(ServiceError::bad_input(
@@ -191,6 +222,7 @@ pub fn optional_reason(field: &str, raw: Option<&str>) -> ServiceResult<Option<S
 
 /// A JSON value no larger than `max_bytes` as compact UTF-8.
 pub fn json_size(field: &str, value: &Value, max_bytes: usize) -> ServiceResult<()> {
+    json_no_nul(field, value)?;
     let size = serde_json::to_vec(value)
         .map(|v| v.len())
         .unwrap_or(usize::MAX);
@@ -320,6 +352,15 @@ mod tests {
             json_size("r", &json!("x".repeat(200)), 100),
             Err(ServiceError::PayloadTooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn nul_characters_are_refused() {
+        assert!(title("t", "a\0b").is_err());
+        assert!(labels("l", &["ok".into(), "x\0".into()]).is_err());
+        assert!(description("d", Some("\0")).is_err());
+        assert!(json_size("j", &json!({"k": ["\0"]}), 100).is_err());
+        assert!(json_size("j", &json!({"k\0": 1}), 100).is_err());
     }
 
     #[test]

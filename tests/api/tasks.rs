@@ -21,6 +21,9 @@ backend_tests!(
     foreign_tenant_is_not_found,
     lists_and_nested_fields,
     concurrent_completes_one_wins,
+    concurrent_moves_never_close_a_loop,
+    move_checks_come_in_order,
+    nul_characters_are_bad_input,
 );
 
 fn id(v: &Value) -> String {
@@ -910,4 +913,125 @@ async fn concurrent_completes_one_wins(app: TestApp) {
             .count();
         assert_eq!(completed, 1);
     }
+}
+
+/// Two moves that would close a loop between them, at once: X under D (D below E) and E under
+/// Y (Y below X). Whatever the interleaving, the tree must stay a tree.
+async fn concurrent_moves_never_close_a_loop(app: TestApp) {
+    let alice = app.actor("alice", &[Member]);
+    let mv = "mutation($id: UUID!, $p: UUID) { updateTask(id: $id, input: {parentId: $p}) { id } }";
+    for round in 0..10 {
+        let e = app
+            .create_task(&alice, None, json!({"title": format!("E{round}")}))
+            .await;
+        let d = app
+            .create_task(&alice, Some(&id(&e)), json!({"title": "D"}))
+            .await;
+        let x = app.create_task(&alice, None, json!({"title": "X"})).await;
+        let y = app
+            .create_task(&alice, Some(&id(&x)), json!({"title": "Y"}))
+            .await;
+        let (r1, r2) = tokio::join!(
+            app.http(&alice, mv, json!({"id": id(&x), "p": id(&d)})),
+            app.http(&alice, mv, json!({"id": id(&e), "p": id(&y)})),
+        );
+        let failures: Vec<String> = [&r1, &r2]
+            .iter()
+            .filter(|r| r.get("errors").is_some())
+            .map(|r| code(r))
+            .collect();
+        assert_eq!(
+            failures,
+            ["CYCLE_DETECTED"],
+            "round {round}: exactly the second move is refused: {r1} / {r2}"
+        );
+        // Walk up from every node: each walk must end at a root within four steps.
+        for start in [&e, &d, &x, &y] {
+            let mut current = id(start);
+            let mut steps = 0;
+            loop {
+                let q = "query($id: UUID!) { task(id: $id) { parent { id } } }";
+                let parent =
+                    app.ok(&alice, q, json!({"id": current})).await["task"]["parent"]["id"].clone();
+                let Some(p) = parent.as_str() else { break };
+                current = p.to_string();
+                steps += 1;
+                assert!(steps <= 4, "round {round}: a loop through {current}");
+            }
+        }
+    }
+}
+
+async fn move_checks_come_in_order(app: TestApp) {
+    let alice = app.actor("alice", &[Member]);
+    let sam = app.actor("sam", &[Member]);
+    let t = app.create_task(&alice, None, json!({"title": "t"})).await;
+    let theirs = app
+        .create_task(&sam, None, json!({"title": "theirs"}))
+        .await;
+    let q = "mutation($id: UUID!, $p: UUID, $v: Int) { updateTask(id: $id, input: {parentId: $p}, expectedVersion: $v) { id } }";
+    // NOT_FOUND (a foreign or unknown parent) comes before CONFLICT (a stale version).
+    let err = app
+        .err(
+            &alice,
+            q,
+            json!({"id": id(&t), "p": uuid::Uuid::now_v7(), "v": 9}),
+        )
+        .await;
+    assert_eq!(err["extensions"]["code"], "NOT_FOUND");
+    // Moving under a task you may not add subtasks to is FORBIDDEN, before CONFLICT.
+    let err = app
+        .err(&alice, q, json!({"id": id(&t), "p": id(&theirs), "v": 9}))
+        .await;
+    assert_eq!(err["extensions"]["code"], "FORBIDDEN");
+    // INVALID_TRANSITION (a finished parent) comes before CYCLE_DETECTED.
+    let child = app
+        .create_task(&alice, Some(&id(&t)), json!({"title": "c"}))
+        .await;
+    app.task_op(&alice, "completeTask(id: $id)", json!({"id": id(&child)}))
+        .await;
+    let err = app
+        .err(&alice, q, json!({"id": id(&t), "p": id(&child)}))
+        .await;
+    assert_eq!(err["extensions"]["code"], "INVALID_TRANSITION");
+    // A finished task may move under a finished one; the cycle is still refused.
+    app.task_op(&alice, "completeTask(id: $id)", json!({"id": id(&t)}))
+        .await;
+    let err = app
+        .err(&alice, q, json!({"id": id(&t), "p": id(&child)}))
+        .await;
+    assert_eq!(err["extensions"]["code"], "CYCLE_DETECTED");
+}
+
+async fn nul_characters_are_bad_input(app: TestApp) {
+    let alice = app.actor("alice", &[Member]);
+    let before = app.event_count().await;
+    let cases = [
+        (
+            "mutation { createTask(input: {title: \"a\\u0000b\"}) { id } }",
+            "input.title",
+        ),
+        (
+            "mutation { createJob(input: {title: \"ok\", labels: [\"x\\u0000\"]}) { id } }",
+            "input.labels[0]",
+        ),
+        (
+            "mutation { createJob(input: {title: \"ok\", executionContext: {k: \"\\u0000\"}}) { id } }",
+            "input.executionContext",
+        ),
+        (
+            "{ jobs(filter: {search: \"\\u0000\"}) { totalCount } }",
+            "filter.search",
+        ),
+        (
+            "{ tasks(filter: {createdBy: \"\\u0000\"}) { totalCount } }",
+            "filter.createdBy",
+        ),
+    ];
+    for (q, field) in cases {
+        let err = app.err(&alice, q, json!({})).await;
+        assert_eq!(err["extensions"]["code"], "BAD_USER_INPUT", "{q}");
+        assert_eq!(err["extensions"]["field"], field, "{q}");
+    }
+    assert_eq!(app.event_count().await, before);
 }

@@ -133,7 +133,7 @@ impl Job {
     }
     /// Attempts, oldest first.
     async fn runs(&self, ctx: &Context<'_>) -> Result<Vec<JobRun>> {
-        let loader = ctx.data_unchecked::<DataLoader<RunsLoader>>();
+        let loader = ctx.data::<DataLoader<RunsLoader>>()?;
         let runs = loader.load_one(self.0.row.id).await?.unwrap_or_default();
         Ok(runs.into_iter().map(JobRun).collect())
     }

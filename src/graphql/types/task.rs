@@ -110,12 +110,12 @@ impl Task {
         let Some(parent_id) = self.0.row.parent_id else {
             return Ok(None);
         };
-        let loader = ctx.data_unchecked::<DataLoader<TaskLoader>>();
+        let loader = ctx.data::<DataLoader<TaskLoader>>()?;
         Ok(loader.load_one(parent_id).await?.map(Task))
     }
     /// Direct subtasks, oldest first.
     async fn subtasks(&self, ctx: &Context<'_>) -> Result<Vec<Task>> {
-        let loader = ctx.data_unchecked::<DataLoader<SubtasksLoader>>();
+        let loader = ctx.data::<DataLoader<SubtasksLoader>>()?;
         let children = loader.load_one(self.0.row.id).await?.unwrap_or_default();
         Ok(children.into_iter().map(Task).collect())
     }

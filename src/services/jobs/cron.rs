@@ -12,6 +12,9 @@ const MONTHS: [&str; 12] = [
 ];
 const DAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
 
+/// The longest expression accepted (the column holds 200).
+const MAX_CRON_CHARS: usize = 200;
+
 /// A checked expression.
 #[derive(Debug, Clone)]
 pub struct CronSchedule {
@@ -30,6 +33,9 @@ impl CronSchedule {
                 ),
             )
         };
+        if raw.chars().count() > MAX_CRON_CHARS {
+            return Err(bad(&format!("longer than {MAX_CRON_CHARS} characters")));
+        }
         let expr = raw.split_whitespace().collect::<Vec<_>>().join(" ");
         let fields: Vec<&str> = expr.split(' ').filter(|f| !f.is_empty()).collect();
         if fields.len() != 5 {

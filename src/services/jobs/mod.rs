@@ -141,9 +141,14 @@ async fn save(
         .exec(tx)
         .await?;
     if result.rows_affected != 1 {
+        // Lost a race (only possible where no row lock was taken): report the version now stored.
+        let actual = job::Entity::find_by_id(before.id)
+            .one(tx)
+            .await?
+            .map_or(before.version, |j| j.version);
         return Err(ServiceError::VersionConflict {
             expected: before.version,
-            actual: before.version + 1,
+            actual,
         });
     }
     Ok(())

@@ -62,6 +62,11 @@ impl RetryPolicy {
             return bad("backoffMultiplier", "between 1.0 and 10.0");
         }
         if !(merged.initial_backoff_seconds..=604_800).contains(&merged.max_backoff_seconds) {
+            // Name the field the caller gave: raising only the initial backoff above the
+            // current maximum is a mistake in `initialBackoffSeconds`.
+            if patch.max_backoff_seconds.is_none() && patch.initial_backoff_seconds.is_some() {
+                return bad("initialBackoffSeconds", "at most maxBackoffSeconds");
+            }
             return bad(
                 "maxBackoffSeconds",
                 "between initialBackoffSeconds and 604800",

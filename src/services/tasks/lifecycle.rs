@@ -84,7 +84,8 @@ impl TaskService {
         let mut after = before.clone();
         after.status = to;
         after.completed_at = Some(now);
-        if after.started_at.is_none() {
+        if before.status == TaskStatus::Open {
+            // Completing an OPEN task counts as starting it now (DESIGN.md §4).
             after.started_at = Some(now);
         }
         after.version += 1;
@@ -105,7 +106,7 @@ impl TaskService {
     /// cancelTask: OPEN or IN_PROGRESS → CANCELLED, and every open subtask below it too
     /// (their events follow the task's, top down, with a reason naming the cause).
     pub async fn cancel(&self, actor: &Actor, id: Uuid, reason: &str) -> ServiceResult<Task> {
-        let (tx, before) = self.begin_on(actor, id).await?;
+        let (tx, before) = self.begin_tree_change(actor, id).await?;
         require(
             permissions::can_modify(actor, owned(&tx, actor, &before).await?),
             "cancel this task",
@@ -159,7 +160,7 @@ impl TaskService {
     /// reopenTask: COMPLETED or CANCELLED → OPEN (clears completedAt and cancelReason, keeps
     /// startedAt); refused while the parent is COMPLETED.
     pub async fn reopen(&self, actor: &Actor, id: Uuid) -> ServiceResult<Task> {
-        let (tx, before) = self.begin_on(actor, id).await?;
+        let (tx, before) = self.begin_tree_change(actor, id).await?;
         require(
             permissions::can_modify(actor, owned(&tx, actor, &before).await?),
             "reopen this task",

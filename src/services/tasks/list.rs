@@ -131,6 +131,15 @@ impl TaskFilter {
         if let Some(term) = &self.search {
             paging::search_term("filter.search", term)?;
         }
+        for (field, value) in [
+            ("filter.assignedAgent", &self.assigned_agent),
+            ("filter.createdBy", &self.created_by),
+            ("filter.label", &self.label),
+        ] {
+            if let Some(v) = value {
+                crate::services::validate::no_nul(field, v)?;
+            }
+        }
         Ok(())
     }
 

@@ -103,6 +103,25 @@ impl TaskService {
             .unwrap_or_default())
     }
 
+    /// A writing transaction for a change of the subtask tree (a new subtask, a move, a
+    /// reopen under a parent, a recursive cancel or delete), with the task `id` locked in it.
+    ///
+    /// Tree changes of a tenant take one advisory lock first (PostgreSQL; SQLite's IMMEDIATE
+    /// transaction already serialises every writer). Row locks alone cannot keep the tree
+    /// acyclic: two moves that each lock their own pair of rows can both pass their ancestor
+    /// walks and close a loop between them, and a child-then-parent lock order would deadlock
+    /// against a parent-then-child one.
+    async fn begin_tree_change(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+    ) -> ServiceResult<(DatabaseTransaction, task::Model)> {
+        let tx = tx::begin_write(&self.db).await?;
+        tx::advisory_lock(&tx, &format!("jobgraph.task-tree:{}", actor.tenant)).await?;
+        let row = lock(&tx, actor, id).await?;
+        Ok((tx, row))
+    }
+
     /// A writing transaction with the task `id` of the caller's tenant locked in it.
     async fn begin_on(
         &self,
@@ -245,9 +264,14 @@ async fn save(
         .exec(tx)
         .await?;
     if result.rows_affected != 1 {
+        // Lost a race (only possible where no row lock was taken): report the version now stored.
+        let actual = task::Entity::find_by_id(before.id)
+            .one(tx)
+            .await?
+            .map_or(before.version, |t| t.version);
         return Err(ServiceError::VersionConflict {
             expected: before.version,
-            actual: before.version + 1,
+            actual,
         });
     }
     Ok(())

@@ -19,6 +19,12 @@ use sea_orm::{ActiveModelTrait, DatabaseTransaction, EntityTrait, IntoActiveMode
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+/// What a move under a new parent would do.
+enum Placement {
+    Fits,
+    Cycle(Vec<String>),
+}
+
 /// INVALID_TRANSITION for work placed under a finished parent.
 fn finished_parent(parent: &task::Model, what: &str) -> ServiceError {
     ServiceError::InvalidTransition {
@@ -47,9 +53,8 @@ impl TaskService {
         parent_id: Uuid,
         input: NewTask,
     ) -> ServiceResult<Task> {
-        let tx = tx::begin_write(&self.db).await?;
         // The parent is locked, so it cannot finish while its new child is being added.
-        let parent = lock(&tx, actor, parent_id).await?;
+        let (tx, parent) = self.begin_tree_change(actor, parent_id).await?;
         let parent_owned = owned(&tx, actor, &parent).await?;
         require(
             permissions::can_create_under(actor, parent_owned),
@@ -96,9 +101,6 @@ impl TaskService {
             .map(|a| validate::actor_id("input.assignedAgent", a))
             .transpose()?;
         if let Some(parent) = &parent {
-            if !is_open(parent.status) {
-                return Err(finished_parent(parent, "a subtask"));
-            }
             let depth = ancestors(&tx, parent).await?.len() + 2;
             if depth > MAX_DEPTH {
                 return Err(ServiceError::bad_input(
@@ -107,6 +109,9 @@ impl TaskService {
                         "subtasks nest at most {MAX_DEPTH} deep; this one would be at depth {depth}"
                     ),
                 ));
+            }
+            if !is_open(parent.status) {
+                return Err(finished_parent(parent, "a subtask"));
             }
         }
         let chain: Vec<Value> = assigned_agent
@@ -170,9 +175,26 @@ impl TaskService {
         patch: TaskPatch,
         expected_version: Option<i32>,
     ) -> ServiceResult<Task> {
-        let (tx, before) = self.begin_on(actor, id).await?;
+        let (tx, before) = if patch.parent_id.is_keep() {
+            self.begin_on(actor, id).await?
+        } else {
+            self.begin_tree_change(actor, id).await?
+        };
         let is_owned = owned(&tx, actor, &before).await?;
         require(permissions::can_modify(actor, is_owned), "update this task")?;
+        // A new parent must exist in the tenant and be one the caller may add subtasks to.
+        let new_parent = match &patch.parent_id {
+            Patch::Set(p) if Some(*p) != before.parent_id && *p != id => {
+                let parent = lock(&tx, actor, *p).await?;
+                let parent_owned = owned(&tx, actor, &parent).await?;
+                require(
+                    permissions::can_create_under(actor, parent_owned),
+                    "move tasks under this task",
+                )?;
+                Some(parent)
+            }
+            _ => None,
+        };
         let mut after = before.clone();
         let not_null = |field: &str| {
             ServiceError::bad_input(
@@ -255,12 +277,31 @@ impl TaskService {
             Patch::Clear => after.parent_id = None,
             Patch::Set(p) => after.parent_id = Some(*p),
         }
+        let placement = match &new_parent {
+            Some(parent) => Some(self.placement(&tx, &before, parent).await?),
+            None => None,
+        };
         check_version(&before, expected_version)?;
-        if after.parent_id != before.parent_id
-            && let Some(parent_id) = after.parent_id
+        if let Some(parent) = &new_parent
+            && is_open(before.status)
+            && !is_open(parent.status)
         {
-            self.check_new_parent(&tx, actor, &before, parent_id)
-                .await?;
+            return Err(finished_parent(parent, "an open task"));
+        }
+        if after.parent_id == Some(id) {
+            return Err(ServiceError::CycleDetected {
+                cycle: vec![id.to_string()],
+                message: format!("task {id} cannot be its own parent"),
+            });
+        }
+        if let Some(Placement::Cycle(cycle)) = placement {
+            return Err(ServiceError::CycleDetected {
+                message: format!(
+                    "task {} is below task {id}: making it the parent would close a cycle",
+                    cycle.last().cloned().unwrap_or_default()
+                ),
+                cycle,
+            });
         }
         if after == before {
             return Ok(Task { row: before });
@@ -283,26 +324,16 @@ impl TaskService {
         Ok(Task { row: after })
     }
 
-    /// A new parent must exist in the tenant, must not be the task or one of its descendants
-    /// (CYCLE_DETECTED with the chain), must keep the tree within `MAX_DEPTH`, and must not be
-    /// finished while the moved task is open.
-    async fn check_new_parent(
+    /// Where a move under `parent` would put `moved`: a cycle (the chain from the moved task
+    /// down to the would-be parent), or a legal place, after checking the depth bound.
+    async fn placement(
         &self,
         tx: &DatabaseTransaction,
-        actor: &Actor,
         moved: &task::Model,
-        parent_id: Uuid,
-    ) -> ServiceResult<()> {
-        if parent_id == moved.id {
-            return Err(ServiceError::CycleDetected {
-                cycle: vec![moved.id.to_string()],
-                message: format!("task {} cannot be its own parent", moved.id),
-            });
-        }
-        let parent = lock(tx, actor, parent_id).await?;
-        let above = ancestors(tx, &parent).await?;
+        parent: &task::Model,
+    ) -> ServiceResult<Placement> {
+        let above = ancestors(tx, parent).await?;
         if let Some(pos) = above.iter().position(|a| a.id == moved.id) {
-            // The chain from the moved task down to the would-be parent.
             let mut cycle: Vec<String> = above[..pos]
                 .iter()
                 .rev()
@@ -310,13 +341,7 @@ impl TaskService {
                 .collect();
             cycle.insert(0, moved.id.to_string());
             cycle.push(parent.id.to_string());
-            return Err(ServiceError::CycleDetected {
-                cycle,
-                message: format!(
-                    "task {} is below task {}: making it the parent would close a cycle",
-                    parent.id, moved.id
-                ),
-            });
+            return Ok(Placement::Cycle(cycle));
         }
         let subtree_height = descendants(tx, moved.id).await?.len();
         let depth = above.len() + 2 + subtree_height;
@@ -328,16 +353,13 @@ impl TaskService {
                 ),
             ));
         }
-        if is_open(moved.status) && !is_open(parent.status) {
-            return Err(finished_parent(&parent, "an open task"));
-        }
-        Ok(())
+        Ok(Placement::Fits)
     }
 
     /// deleteTask: removes the task and its subtasks (recursively), with their links and
     /// edges; `task.deleted` for each, deepest first. Returns the id.
     pub async fn delete(&self, actor: &Actor, id: Uuid) -> ServiceResult<Uuid> {
-        let (tx, before) = self.begin_on(actor, id).await?;
+        let (tx, before) = self.begin_tree_change(actor, id).await?;
         require(
             permissions::can_delete(actor, owners(&before)),
             "delete this task",
