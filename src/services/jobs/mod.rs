@@ -95,14 +95,19 @@ impl JobService {
         id: Uuid,
     ) -> ServiceResult<(DatabaseTransaction, job::Model)> {
         let tx = tx::begin_write(&self.db).await?;
-        let row = job::Entity::find_by_id(id)
-            .filter(job::Column::TenantId.eq(actor.tenant.as_str()))
-            .lock_exclusive()
-            .one(&tx)
-            .await?
-            .ok_or_else(|| ServiceError::not_found("job", id))?;
+        let row = lock(&tx, actor, id).await?;
         Ok((tx, row))
     }
+}
+
+/// Locks the job `id` of the actor's tenant (FOR UPDATE on PostgreSQL), or NOT_FOUND.
+pub(crate) async fn lock(tx: &DatabaseTransaction, actor: &Actor, id: Uuid) -> ServiceResult<job::Model> {
+    job::Entity::find_by_id(id)
+        .filter(job::Column::TenantId.eq(actor.tenant.as_str()))
+        .lock_exclusive()
+        .one(tx)
+        .await?
+        .ok_or_else(|| ServiceError::not_found("job", id))
 }
 
 /// The job `id` if it is in the actor's tenant.
@@ -118,7 +123,7 @@ async fn find<C: ConnectionTrait>(
 }
 
 /// The open run of a job, if any (at most one is open at a time).
-async fn open_run(tx: &DatabaseTransaction, job_id: Uuid) -> ServiceResult<Option<job_run::Model>> {
+pub(crate) async fn open_run(tx: &DatabaseTransaction, job_id: Uuid) -> ServiceResult<Option<job_run::Model>> {
     Ok(job_run::Entity::find()
         .filter(job_run::Column::JobId.eq(job_id))
         .filter(job_run::Column::Status.eq(JobRunStatus::Running))
@@ -128,7 +133,7 @@ async fn open_run(tx: &DatabaseTransaction, job_id: Uuid) -> ServiceResult<Optio
 
 /// Writes `after` over `before`, bumping nothing itself: the caller sets `version` and
 /// `updated_at`. The `version` guard turns a write that lost a race into CONFLICT.
-async fn save(
+pub(crate) async fn save(
     tx: &DatabaseTransaction,
     before: &job::Model,
     after: &job::Model,
@@ -177,7 +182,7 @@ async fn write_labels(
 }
 
 /// Stores the events and commits: the last step of every write.
-async fn commit(
+pub(crate) async fn commit(
     tx: DatabaseTransaction,
     actor: &Actor,
     at: Micros,
@@ -190,7 +195,7 @@ async fn commit(
 
 /// The fencing check of DESIGN.md §3: a given `attempt` must be the job's current attempt, and
 /// that attempt's run must still be open.
-fn fence(
+pub(crate) fn fence(
     row: &job::Model,
     run: Option<&job_run::Model>,
     attempt: Option<i32>,

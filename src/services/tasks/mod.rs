@@ -147,7 +147,7 @@ async fn find<C: ConnectionTrait>(
 }
 
 /// Locks the task `id` of the actor's tenant (FOR UPDATE on PostgreSQL), or NOT_FOUND.
-async fn lock(tx: &DatabaseTransaction, actor: &Actor, id: Uuid) -> ServiceResult<task::Model> {
+pub(crate) async fn lock(tx: &DatabaseTransaction, actor: &Actor, id: Uuid) -> ServiceResult<task::Model> {
     task::Entity::find_by_id(id)
         .filter(task::Column::TenantId.eq(actor.tenant.as_str()))
         .lock_exclusive()
@@ -157,7 +157,7 @@ async fn lock(tx: &DatabaseTransaction, actor: &Actor, id: Uuid) -> ServiceResul
 }
 
 /// *own\*(actor, task)*: creator, assignee, or owner of a job that links the task as PRIMARY.
-async fn owned<C: ConnectionTrait>(
+pub(crate) async fn owned<C: ConnectionTrait>(
     conn: &C,
     actor: &Actor,
     row: &task::Model,
@@ -188,7 +188,7 @@ async fn owned<C: ConnectionTrait>(
 }
 
 /// The ids of the jobs linked to each task, in one statement.
-async fn linked_jobs(
+pub(crate) async fn linked_jobs(
     tx: &DatabaseTransaction,
     task_ids: &[Uuid],
 ) -> ServiceResult<HashMap<Uuid, Vec<Uuid>>> {
@@ -251,7 +251,7 @@ async fn descendants(tx: &DatabaseTransaction, id: Uuid) -> ServiceResult<Vec<Ve
 
 /// Writes `after` over `before` (the caller bumps `version` and `updated_at`); a write that
 /// lost a race is CONFLICT.
-async fn save(
+pub(crate) async fn save(
     tx: &DatabaseTransaction,
     before: &task::Model,
     after: &task::Model,
@@ -300,7 +300,7 @@ async fn write_labels(
 }
 
 /// Stores the events and commits: the last step of every write.
-async fn commit(
+pub(crate) async fn commit(
     tx: DatabaseTransaction,
     actor: &Actor,
     at: Micros,
