@@ -4,7 +4,10 @@
 use crate::auth::Actor;
 use crate::error::ServiceError;
 use crate::graphql::error::to_gql;
-use crate::graphql::loaders::{RunsLoader, SubtasksLoader, TaskLoader};
+use crate::graphql::loaders::{
+    JobBlockedLoader, JobEdgesLoader, JobLinksLoader, JobLoader, ProgressLoader, RunsLoader,
+    SubtasksLoader, TaskBlockedLoader, TaskEdgesLoader, TaskLinksLoader, TaskLoader,
+};
 use crate::services::Services;
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Request};
@@ -44,20 +47,22 @@ pub fn for_actor_with_window(
     actor: Actor,
     window: Duration,
 ) -> Request {
-    let runs = DataLoader::new(
-        RunsLoader::new(services.clone(), actor.clone()),
-        tokio::spawn,
-    )
-    .delay(window);
-    let tasks = DataLoader::new(
-        TaskLoader::new(services.clone(), actor.clone()),
-        tokio::spawn,
-    )
-    .delay(window);
-    let subtasks = DataLoader::new(
-        SubtasksLoader::new(services.clone(), actor.clone()),
-        tokio::spawn,
-    )
-    .delay(window);
-    request.data(actor).data(runs).data(tasks).data(subtasks)
+    macro_rules! loader {
+        ($kind:ident) => {
+            DataLoader::new($kind::new(services.clone(), actor.clone()), tokio::spawn).delay(window)
+        };
+    }
+    request
+        .data(loader!(RunsLoader))
+        .data(loader!(TaskLoader))
+        .data(loader!(SubtasksLoader))
+        .data(loader!(JobLoader))
+        .data(loader!(JobLinksLoader))
+        .data(loader!(TaskLinksLoader))
+        .data(loader!(ProgressLoader))
+        .data(loader!(JobBlockedLoader))
+        .data(loader!(TaskBlockedLoader))
+        .data(loader!(JobEdgesLoader))
+        .data(loader!(TaskEdgesLoader))
+        .data(actor)
 }

@@ -82,3 +82,108 @@ impl Loader<Uuid> for SubtasksLoader {
             .map_err(to_gql)
     }
 }
+
+/// Builds a loader struct holding the services and the actor, with its `Loader` impl.
+macro_rules! loader {
+    ($(#[$doc:meta])* $name:ident, $key:ty => $value:ty, |$this:ident, $keys:ident| $body:expr) => {
+        $(#[$doc])*
+        pub struct $name {
+            services: Services,
+            actor: Actor,
+        }
+
+        impl $name {
+            pub fn new(services: Services, actor: Actor) -> Self {
+                Self { services, actor }
+            }
+        }
+
+        impl Loader<$key> for $name {
+            type Value = $value;
+            type Error = async_graphql::Error;
+
+            async fn load(&self, $keys: &[$key]) -> Result<HashMap<$key, Self::Value>, Self::Error> {
+                let $this = self;
+                $body.await.map_err(to_gql)
+            }
+        }
+    };
+}
+
+loader!(
+    /// Jobs by id (link ends, dependency ends).
+    JobLoader, Uuid => crate::services::jobs::Job,
+    |this, keys| this.services.jobs.by_ids(&this.actor, keys)
+);
+
+loader!(
+    /// `Job.tasks`: every link of each job.
+    JobLinksLoader, Uuid => Vec<crate::services::links::Link>,
+    |this, keys| this.services.links.links_of(&this.actor, keys, true, None)
+);
+
+loader!(
+    /// `Task.jobs`: every link of each task.
+    TaskLinksLoader, Uuid => Vec<crate::services::links::Link>,
+    |this, keys| this.services.links.links_of(&this.actor, keys, false, None)
+);
+
+loader!(
+    /// `Job.progress`.
+    ProgressLoader, Uuid => crate::services::links::Progress,
+    |this, keys| this.services.links.progress_of(&this.actor, keys)
+);
+
+loader!(
+    /// `Job.blocked`.
+    JobBlockedLoader, Uuid => bool,
+    |this, keys| this.services.dependencies.jobs_blocked(&this.actor, keys)
+);
+
+loader!(
+    /// `Task.blocked`.
+    TaskBlockedLoader, Uuid => bool,
+    |this, keys| this.services.dependencies.tasks_blocked(&this.actor, keys)
+);
+
+/// Which edges of a record: into it (its dependencies) or out of it (its dependents).
+pub type EdgeKey = (Uuid, bool);
+
+async fn load_edges(
+    services: &Services,
+    actor: &Actor,
+    kind: crate::services::dependencies::Kind,
+    keys: &[EdgeKey],
+) -> crate::error::ServiceResult<HashMap<EdgeKey, Vec<crate::services::dependencies::Edge>>> {
+    let mut out = HashMap::new();
+    for incoming in [true, false] {
+        let ids: Vec<Uuid> = keys
+            .iter()
+            .filter(|k| k.1 == incoming)
+            .map(|k| k.0)
+            .collect();
+        if ids.is_empty() {
+            continue;
+        }
+        for (id, edges) in services
+            .dependencies
+            .edges_of(actor, kind, &ids, incoming)
+            .await?
+        {
+            out.insert((id, incoming), edges);
+        }
+    }
+    Ok(out)
+}
+
+loader!(
+    /// `Job.dependencies` (incoming) and `Job.dependents`.
+    JobEdgesLoader, EdgeKey => Vec<crate::services::dependencies::Edge>,
+    |this, keys| load_edges(&this.services, &this.actor, crate::services::dependencies::Kind::Job, keys)
+);
+
+loader!(
+    /// `Task.dependencies` (incoming) and `Task.dependents`.
+    TaskEdgesLoader, EdgeKey => Vec<crate::services::dependencies::Edge>,
+    |this, keys| load_edges(&this.services, &this.actor, crate::services::dependencies::Kind::Task, keys)
+);

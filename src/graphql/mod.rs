@@ -23,7 +23,12 @@ pub struct Query(
 
 /// Every mutation.
 #[derive(MergedObject, Default)]
-pub struct Mutation(resolvers::jobs::JobMutation, resolvers::tasks::TaskMutation);
+pub struct Mutation(
+    resolvers::jobs::JobMutation,
+    resolvers::tasks::TaskMutation,
+    resolvers::execution::ExecutionMutation,
+    resolvers::graph::GraphMutation,
+);
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 

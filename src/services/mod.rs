@@ -56,6 +56,9 @@ impl Default for Limits {
 pub struct Services {
     pub jobs: jobs::JobService,
     pub tasks: tasks::TaskService,
+    pub execution: execution::ExecutionService,
+    pub links: links::LinkService,
+    pub dependencies: dependencies::DependencyService,
     db: DatabaseConnection,
 }
 
@@ -63,7 +66,10 @@ impl Services {
     pub fn new(db: DatabaseConnection, limits: Limits) -> Self {
         Self {
             jobs: jobs::JobService::new(db.clone(), limits.clone()),
-            tasks: tasks::TaskService::new(db.clone(), limits),
+            tasks: tasks::TaskService::new(db.clone(), limits.clone()),
+            execution: execution::ExecutionService::new(db.clone(), limits),
+            links: links::LinkService::new(db.clone()),
+            dependencies: dependencies::DependencyService::new(db.clone()),
             db,
         }
     }

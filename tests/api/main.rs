@@ -8,6 +8,8 @@ mod auth;
 mod cli;
 mod concurrency;
 mod errors;
+mod execution;
+mod graph;
 mod jobs;
 mod lists;
 mod schema;

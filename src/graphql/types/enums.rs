@@ -93,3 +93,27 @@ pub enum TaskOrderField {
     Priority,
     DueAt,
 }
+
+/// A task's part in a job.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "entity::status::JobTaskRole")]
+pub enum JobTaskRole {
+    /// The job's work; counted in its progress.
+    Primary,
+    /// Context only.
+    Supporting,
+    /// Must be COMPLETED or CANCELLED before the job may start.
+    Prerequisite,
+}
+
+/// How a successor waits on its predecessor.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "entity::status::DependencyType")]
+pub enum DependencyType {
+    /// The successor starts after the predecessor finishes.
+    FinishToStart,
+    /// The successor starts after the predecessor starts.
+    StartToStart,
+    /// The successor finishes after the predecessor finishes.
+    FinishToFinish,
+}

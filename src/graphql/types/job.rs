@@ -1,9 +1,13 @@
 //! `Job`, `JobRun`, `Delegation`, `RetryPolicy` and the job connection.
 
+use super::enums::JobTaskRole;
 use super::enums::{JobRunStatus, JobStatus, PriorityLevel};
+use super::graph::{JobDependency, JobTaskLink, Progress};
 use crate::graphql::context::{actor, services};
 use crate::graphql::error::to_gql;
-use crate::graphql::loaders::RunsLoader;
+use crate::graphql::loaders::{
+    JobBlockedLoader, JobEdgesLoader, JobLinksLoader, ProgressLoader, RunsLoader,
+};
 use crate::graphql::scalars::{DateTime, Decimal};
 use crate::services::jobs;
 use async_graphql::dataloader::DataLoader;
@@ -130,6 +134,51 @@ impl Job {
     }
     async fn idempotency_key(&self) -> Option<&str> {
         self.0.row.idempotency_key.as_deref()
+    }
+    /// Tasks linked to this job, optionally only those of one role.
+    async fn tasks(
+        &self,
+        ctx: &Context<'_>,
+        role: Option<JobTaskRole>,
+    ) -> Result<Vec<JobTaskLink>> {
+        let loader = ctx.data::<DataLoader<JobLinksLoader>>()?;
+        let links = loader.load_one(self.0.row.id).await?.unwrap_or_default();
+        let role = role.map(entity::status::JobTaskRole::from);
+        Ok(links
+            .into_iter()
+            .filter(|l| role.is_none_or(|r| l.role == r))
+            .map(JobTaskLink)
+            .collect())
+    }
+    /// Dependencies in which this job is the successor.
+    async fn dependencies(&self, ctx: &Context<'_>) -> Result<Vec<JobDependency>> {
+        let loader = ctx.data::<DataLoader<JobEdgesLoader>>()?;
+        let edges = loader
+            .load_one((self.0.row.id, true))
+            .await?
+            .unwrap_or_default();
+        Ok(edges.into_iter().map(JobDependency).collect())
+    }
+    /// Dependencies in which this job is the predecessor.
+    async fn dependents(&self, ctx: &Context<'_>) -> Result<Vec<JobDependency>> {
+        let loader = ctx.data::<DataLoader<JobEdgesLoader>>()?;
+        let edges = loader
+            .load_one((self.0.row.id, false))
+            .await?
+            .unwrap_or_default();
+        Ok(edges.into_iter().map(JobDependency).collect())
+    }
+    /// True while it has not started and an unsatisfied FINISH_TO_START or START_TO_START dependency, or a PREREQUISITE task that is neither COMPLETED nor CANCELLED, keeps it from starting.
+    async fn blocked(&self, ctx: &Context<'_>) -> Result<bool> {
+        let loader = ctx.data::<DataLoader<JobBlockedLoader>>()?;
+        Ok(loader.load_one(self.0.row.id).await?.unwrap_or(false))
+    }
+    /// Progress of its PRIMARY tasks.
+    async fn progress(&self, ctx: &Context<'_>) -> Result<Progress> {
+        let loader = ctx.data::<DataLoader<ProgressLoader>>()?;
+        Ok(Progress(
+            loader.load_one(self.0.row.id).await?.unwrap_or_default(),
+        ))
     }
     /// Attempts, oldest first.
     async fn runs(&self, ctx: &Context<'_>) -> Result<Vec<JobRun>> {

@@ -174,6 +174,8 @@ pub struct JobFilter {
     pub created_before: Option<DateTime>,
     /// Case-insensitive substring of the title (taken literally: `%` and `_` are plain characters).
     pub search: Option<String>,
+    /// false: ready work (nothing keeps it from starting); true: blocked work.
+    pub blocked: Option<bool>,
 }
 
 impl From<JobFilter> for jobs::JobFilter {
@@ -189,6 +191,7 @@ impl From<JobFilter> for jobs::JobFilter {
             created_after: f.created_after.map(|t| t.0),
             created_before: f.created_before.map(|t| t.0),
             search: f.search,
+            blocked: f.blocked,
         }
     }
 }

@@ -3,6 +3,8 @@
 
 pub mod actor;
 pub mod enums;
+pub mod execution;
+pub mod graph;
 pub mod job;
 pub mod job_inputs;
 pub mod stats;

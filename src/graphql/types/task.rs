@@ -1,10 +1,14 @@
 //! `Task` and the task connection.
 
+use super::enums::JobTaskRole;
 use super::enums::{PriorityLevel, TaskStatus};
+use super::graph::{JobTaskLink, TaskDependency};
 use super::job::Delegation;
 use crate::graphql::context::{actor, services};
 use crate::graphql::error::to_gql;
-use crate::graphql::loaders::{SubtasksLoader, TaskLoader};
+use crate::graphql::loaders::{
+    SubtasksLoader, TaskBlockedLoader, TaskEdgesLoader, TaskLinksLoader, TaskLoader,
+};
 use crate::graphql::scalars::{DateTime, Decimal};
 use crate::services::tasks;
 use async_graphql::dataloader::DataLoader;
@@ -112,6 +116,40 @@ impl Task {
         };
         let loader = ctx.data::<DataLoader<TaskLoader>>()?;
         Ok(loader.load_one(parent_id).await?.map(Task))
+    }
+    /// The jobs this task is linked to, optionally only through one role.
+    async fn jobs(&self, ctx: &Context<'_>, role: Option<JobTaskRole>) -> Result<Vec<JobTaskLink>> {
+        let loader = ctx.data::<DataLoader<TaskLinksLoader>>()?;
+        let links = loader.load_one(self.0.row.id).await?.unwrap_or_default();
+        let role = role.map(entity::status::JobTaskRole::from);
+        Ok(links
+            .into_iter()
+            .filter(|l| role.is_none_or(|r| l.role == r))
+            .map(JobTaskLink)
+            .collect())
+    }
+    /// Dependencies in which this task is the successor.
+    async fn dependencies(&self, ctx: &Context<'_>) -> Result<Vec<TaskDependency>> {
+        let loader = ctx.data::<DataLoader<TaskEdgesLoader>>()?;
+        let edges = loader
+            .load_one((self.0.row.id, true))
+            .await?
+            .unwrap_or_default();
+        Ok(edges.into_iter().map(TaskDependency).collect())
+    }
+    /// Dependencies in which this task is the predecessor.
+    async fn dependents(&self, ctx: &Context<'_>) -> Result<Vec<TaskDependency>> {
+        let loader = ctx.data::<DataLoader<TaskEdgesLoader>>()?;
+        let edges = loader
+            .load_one((self.0.row.id, false))
+            .await?
+            .unwrap_or_default();
+        Ok(edges.into_iter().map(TaskDependency).collect())
+    }
+    /// True while it is OPEN and an unsatisfied FINISH_TO_START or START_TO_START dependency keeps it from starting.
+    async fn blocked(&self, ctx: &Context<'_>) -> Result<bool> {
+        let loader = ctx.data::<DataLoader<TaskBlockedLoader>>()?;
+        Ok(loader.load_one(self.0.row.id).await?.unwrap_or(false))
     }
     /// Direct subtasks, oldest first.
     async fn subtasks(&self, ctx: &Context<'_>) -> Result<Vec<Task>> {

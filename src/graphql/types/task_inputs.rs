@@ -1,6 +1,6 @@
 //! The inputs of the task operations, and their conversion into service commands.
 
-use super::enums::{PriorityLevel, SortDirection, TaskOrderField, TaskStatus};
+use super::enums::{JobTaskRole, PriorityLevel, SortDirection, TaskOrderField, TaskStatus};
 use super::job_inputs::patch;
 use crate::graphql::scalars::{DateTime, Decimal};
 use crate::services::tasks;
@@ -28,6 +28,10 @@ pub struct CreateTaskInput {
     pub timeout_seconds: Option<i32>,
     /// A JSON object (default {}).
     pub execution_context: Option<serde_json::Value>,
+    /// Link the new task to this job at once.
+    pub job_id: Option<Uuid>,
+    /// Role of that link; default PRIMARY.
+    pub role: Option<JobTaskRole>,
 }
 
 impl From<CreateTaskInput> for tasks::NewTask {
@@ -45,6 +49,8 @@ impl From<CreateTaskInput> for tasks::NewTask {
             estimated_cost: i.estimated_cost.map(|d| d.0),
             timeout_seconds: i.timeout_seconds,
             execution_context: i.execution_context,
+            job_id: i.job_id,
+            role: i.role.map(Into::into),
         }
     }
 }
@@ -109,6 +115,8 @@ pub struct TaskFilter {
     pub created_before: Option<DateTime>,
     /// Case-insensitive substring of the title (taken literally: `%` and `_` are plain characters).
     pub search: Option<String>,
+    /// false: ready work (nothing keeps it from starting); true: blocked work.
+    pub blocked: Option<bool>,
 }
 
 impl From<TaskFilter> for tasks::TaskFilter {
@@ -127,6 +135,7 @@ impl From<TaskFilter> for tasks::TaskFilter {
             created_after: f.created_after.map(|t| t.0),
             created_before: f.created_before.map(|t| t.0),
             search: f.search,
+            blocked: f.blocked,
         }
     }
 }

@@ -9,6 +9,7 @@ use crate::auth::Actor;
 use crate::domain::time::{self, Micros, rfc3339, to_micros};
 use crate::error::ServiceResult;
 use crate::services::access::require;
+use crate::services::dependencies::{self, cascade, cascade::Ending};
 use crate::services::events::EventDraft;
 use crate::services::validate;
 use entity::job;
@@ -103,6 +104,7 @@ impl JobService {
             "start this job",
         )?;
         let to = transition(JobAction::Start, before.status)?;
+        dependencies::check_job(&tx, &before, true).await?;
         let now = to_micros(time::now());
         let mut after = before.clone();
         after.status = to;
@@ -164,6 +166,7 @@ impl JobService {
         let run = open_run(&tx, id).await?;
         fence(&before, run.as_ref(), attempt)?;
         let to = transition(JobAction::Complete, before.status)?;
+        dependencies::check_job(&tx, &before, false).await?;
         let now = to_micros(time::now());
         let mut after = before.clone();
         if let (Some(cost), Some(run)) = (cost, &run) {
@@ -256,6 +259,9 @@ impl JobService {
         }
         save(&tx, &before, &after).await?;
         close_run(&tx, run, JobRunStatus::Failed, now, Some(error), None, None).await?;
+        if let Some(ending) = Ending::of(after.status) {
+            events.extend(cascade::job_ended(&tx, now, &after, ending).await?);
+        }
         commit(tx, actor, now, events).await?;
         Ok(Job { row: after })
     }
@@ -300,7 +306,11 @@ impl JobService {
         if to == JobStatus::Cancelled {
             close_run(&tx, run, JobRunStatus::Cancelled, now, None, None, None).await?;
         }
-        commit(tx, actor, now, vec![status_changed(&before, &after), event]).await?;
+        let mut events = vec![status_changed(&before, &after), event];
+        if let Some(ending) = Ending::of(after.status) {
+            events.extend(cascade::job_ended(&tx, now, &after, ending).await?);
+        }
+        commit(tx, actor, now, events).await?;
         Ok(Job { row: after })
     }
 

@@ -6,6 +6,7 @@ use crate::auth::Actor;
 use crate::domain::time::to_micros;
 use crate::error::{ServiceError, ServiceResult};
 use crate::services::access::require;
+use crate::services::dependencies::rules;
 use crate::services::paging::{self, Ordering, Page, PageArgs, SortDirection};
 use crate::services::stats::{self, Stats};
 use chrono::{DateTime, Utc};
@@ -30,6 +31,8 @@ pub struct JobFilter {
     pub created_before: Option<DateTime<Utc>>,
     /// A literal, case-insensitive substring of the title.
     pub search: Option<String>,
+    /// false: ready work (nothing keeps it from starting); true: blocked work.
+    pub blocked: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,13 +153,22 @@ impl JobFilter {
             c = c.add(job::Column::CreatedBy.eq(creator.as_str()));
         }
         if let Some(label) = &self.label {
-            let with_label = Query::select()
-                .column(entity::job_label::Column::JobId)
+            // EXISTS, not IN: the planner then walks the ordering's index and probes the label
+            // table's primary key per row, instead of collecting every labelled id and sorting
+            // them (which grows with the label's popularity; see BENCHMARKS.md).
+            let labelled = Query::select()
+                .expr(Expr::val(1))
                 .from(entity::job_label::Entity)
-                .and_where(entity::job_label::Column::TenantId.eq(actor.tenant.as_str()))
-                .and_where(entity::job_label::Column::Label.eq(label.as_str()))
+                .and_where(
+                    Expr::col((entity::job_label::Entity, entity::job_label::Column::JobId))
+                        .equals((job::Entity, job::Column::Id)),
+                )
+                .and_where(
+                    Expr::col((entity::job_label::Entity, entity::job_label::Column::Label))
+                        .eq(label.as_str()),
+                )
                 .to_owned();
-            c = c.add(job::Column::Id.in_subquery(with_label));
+            c = c.add(Expr::exists(labelled));
         }
         if let Some(min) = self.priority_min {
             c = c.add(job::Column::Priority.gte(min));
@@ -173,6 +185,14 @@ impl JobFilter {
         if let Some(term) = &self.search {
             let pattern = LikeExpr::new(paging::contains_pattern(term)).escape('\\');
             c = c.add(Expr::col(job::Column::SearchTitle).like(pattern));
+        }
+        if let Some(blocked) = self.blocked {
+            let is_blocked = Expr::cust(rules::JOB_BLOCKED_SQL);
+            c = c.add(if blocked {
+                is_blocked
+            } else {
+                is_blocked.not()
+            });
         }
         c
     }

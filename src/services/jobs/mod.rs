@@ -57,6 +57,17 @@ impl JobService {
         Ok(find(&self.db, actor, id).await?.map(|row| Job { row }))
     }
 
+    /// Several jobs by id in one statement (for the DataLoader); foreign ids are left out.
+    pub async fn by_ids(&self, actor: &Actor, ids: &[Uuid]) -> ServiceResult<HashMap<Uuid, Job>> {
+        require(permissions::can_read(actor), "read jobs")?;
+        let rows = job::Entity::find()
+            .filter(job::Column::TenantId.eq(actor.tenant.as_str()))
+            .filter(job::Column::Id.is_in(ids.iter().copied()))
+            .all(&self.db)
+            .await?;
+        Ok(rows.into_iter().map(|row| (row.id, Job { row })).collect())
+    }
+
     /// `jobHistory(id)`: every run of the job, oldest first. NOT_FOUND for a foreign id.
     pub async fn history(&self, actor: &Actor, id: Uuid) -> ServiceResult<Vec<JobRun>> {
         require(permissions::can_read(actor), "read jobs")?;
@@ -101,7 +112,11 @@ impl JobService {
 }
 
 /// Locks the job `id` of the actor's tenant (FOR UPDATE on PostgreSQL), or NOT_FOUND.
-pub(crate) async fn lock(tx: &DatabaseTransaction, actor: &Actor, id: Uuid) -> ServiceResult<job::Model> {
+pub(crate) async fn lock(
+    tx: &DatabaseTransaction,
+    actor: &Actor,
+    id: Uuid,
+) -> ServiceResult<job::Model> {
     job::Entity::find_by_id(id)
         .filter(job::Column::TenantId.eq(actor.tenant.as_str()))
         .lock_exclusive()
@@ -123,7 +138,10 @@ async fn find<C: ConnectionTrait>(
 }
 
 /// The open run of a job, if any (at most one is open at a time).
-pub(crate) async fn open_run(tx: &DatabaseTransaction, job_id: Uuid) -> ServiceResult<Option<job_run::Model>> {
+pub(crate) async fn open_run(
+    tx: &DatabaseTransaction,
+    job_id: Uuid,
+) -> ServiceResult<Option<job_run::Model>> {
     Ok(job_run::Entity::find()
         .filter(job_run::Column::JobId.eq(job_id))
         .filter(job_run::Column::Status.eq(JobRunStatus::Running))

@@ -8,6 +8,7 @@ use crate::auth::Actor;
 use crate::domain::time::{self, to_micros};
 use crate::error::{ServiceError, ServiceResult};
 use crate::services::access::require;
+use crate::services::dependencies::cascade::{self, Ending};
 use crate::services::events::EventDraft;
 use crate::services::{Patch, tx, validate};
 use entity::job;
@@ -288,10 +289,15 @@ impl JobService {
             "delete this job",
         )?;
         transition(JobAction::Delete, before.status)?;
-        job::Entity::delete_by_id(id).exec(&tx).await?;
         let now = to_micros(time::now());
-        let event = EventDraft::job("job.deleted", &before, snapshot(&before));
-        commit(tx, actor, now, vec![event]).await?;
+        let mut events = vec![EventDraft::job("job.deleted", &before, snapshot(&before))];
+        // Deleting an unfinished predecessor counts as cancelling it: the reactions read its
+        // edges and links, so they run before the row (and with it those) goes.
+        if before.status != JobStatus::Succeeded {
+            events.extend(cascade::job_ended(&tx, now, &before, Ending::Deleted).await?);
+        }
+        job::Entity::delete_by_id(id).exec(&tx).await?;
+        commit(tx, actor, now, events).await?;
         Ok(id)
     }
 

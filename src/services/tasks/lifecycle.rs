@@ -7,7 +7,9 @@ use crate::auth::Actor;
 use crate::domain::time::{self, to_micros};
 use crate::error::{ServiceError, ServiceResult};
 use crate::services::access::require;
+use crate::services::dependencies;
 use crate::services::events::EventDraft;
+use crate::services::links::JobWatch;
 use crate::services::validate;
 use entity::status::TaskStatus;
 use entity::task;
@@ -31,6 +33,8 @@ impl TaskService {
             "start this task",
         )?;
         let to = transition(TaskAction::Start, before.status)?;
+        dependencies::check_task(&tx, &before, true).await?;
+        let watch = JobWatch::before(&tx, &[&before]).await?;
         let now = to_micros(time::now());
         let mut after = before.clone();
         after.status = to;
@@ -42,10 +46,11 @@ impl TaskService {
             .await?
             .remove(&id)
             .unwrap_or_default();
-        let events = vec![
+        let mut events = vec![
             status_changed(&before, &after, links.clone()),
             EventDraft::task("task.started", &after, snapshot(&after), links),
         ];
+        events.extend(watch.after(&tx, |_| Some(after.status)).await?);
         commit(tx, actor, now, events).await?;
         Ok(Task { row: after })
     }
@@ -80,6 +85,12 @@ impl TaskService {
                 ),
             });
         }
+        if before.status == TaskStatus::Open {
+            // Completing an OPEN task also starts it: the start's edges must hold too.
+            dependencies::check_task(&tx, &before, true).await?;
+        }
+        dependencies::check_task(&tx, &before, false).await?;
+        let watch = JobWatch::before(&tx, &[&before]).await?;
         let now = to_micros(time::now());
         let mut after = before.clone();
         after.status = to;
@@ -95,10 +106,11 @@ impl TaskService {
             .await?
             .remove(&id)
             .unwrap_or_default();
-        let events = vec![
+        let mut events = vec![
             status_changed(&before, &after, links.clone()),
             EventDraft::task("task.completed", &after, snapshot(&after), links),
         ];
+        events.extend(watch.after(&tx, |_| Some(after.status)).await?);
         commit(tx, actor, now, events).await?;
         Ok(Task { row: after })
     }
@@ -119,11 +131,13 @@ impl TaskService {
         after.cancel_reason = Some(reason.clone());
         after.version += 1;
         after.updated_at = now;
-        save(&tx, &before, &after).await?;
         // Open subtasks, top down; a finished subtask keeps its status, and so do its children
         // (they cannot be open under a finished parent anyway).
         let below: Vec<task::Model> = descendants(&tx, id).await?.into_iter().flatten().collect();
         let cascade: Vec<task::Model> = below.into_iter().filter(|t| is_open(t.status)).collect();
+        let watched: Vec<&task::Model> = std::iter::once(&before).chain(cascade.iter()).collect();
+        let watch = JobWatch::before(&tx, &watched).await?;
+        save(&tx, &before, &after).await?;
         let mut ids: Vec<Uuid> = cascade.iter().map(|t| t.id).collect();
         ids.push(id);
         let mut links: HashMap<Uuid, Vec<Uuid>> = linked_jobs(&tx, &ids).await?;
@@ -153,6 +167,7 @@ impl TaskService {
                 .with("reason", json!(cascade_reason)),
             );
         }
+        events.extend(watch.after(&tx, |_| Some(after.status)).await?);
         commit(tx, actor, now, events).await?;
         Ok(Task { row: after })
     }
@@ -166,6 +181,7 @@ impl TaskService {
             "reopen this task",
         )?;
         let to = transition(TaskAction::Reopen, before.status)?;
+        let watch = JobWatch::before(&tx, &[&before]).await?;
         if let Some(parent_id) = before.parent_id {
             let parent = super::lock(&tx, actor, parent_id).await?;
             if parent.status == TaskStatus::Completed {
@@ -190,10 +206,11 @@ impl TaskService {
             .await?
             .remove(&id)
             .unwrap_or_default();
-        let events = vec![
+        let mut events = vec![
             status_changed(&before, &after, links.clone()),
             EventDraft::task("task.reopened", &after, snapshot(&after), links),
         ];
+        events.extend(watch.after(&tx, |_| Some(after.status)).await?);
         commit(tx, actor, now, events).await?;
         Ok(Task { row: after })
     }

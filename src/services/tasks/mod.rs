@@ -147,7 +147,11 @@ async fn find<C: ConnectionTrait>(
 }
 
 /// Locks the task `id` of the actor's tenant (FOR UPDATE on PostgreSQL), or NOT_FOUND.
-pub(crate) async fn lock(tx: &DatabaseTransaction, actor: &Actor, id: Uuid) -> ServiceResult<task::Model> {
+pub(crate) async fn lock(
+    tx: &DatabaseTransaction,
+    actor: &Actor,
+    id: Uuid,
+) -> ServiceResult<task::Model> {
     task::Entity::find_by_id(id)
         .filter(task::Column::TenantId.eq(actor.tenant.as_str()))
         .lock_exclusive()

@@ -53,6 +53,10 @@ pub struct NewTask {
     pub estimated_cost: Option<Decimal>,
     pub timeout_seconds: Option<i32>,
     pub execution_context: Option<Value>,
+    /// Link the new task to this job at once…
+    pub job_id: Option<Uuid>,
+    /// …with this role (default PRIMARY).
+    pub role: Option<entity::status::JobTaskRole>,
 }
 
 /// updateTask's command: `Keep` leaves a field alone, `Clear` sets it to null.

@@ -12,8 +12,9 @@ use crate::error::{ServiceError, ServiceResult};
 use crate::services::access::require;
 use crate::services::delegation::Delegation;
 use crate::services::events::EventDraft;
-use crate::services::{Patch, tx, validate};
-use entity::status::TaskStatus;
+use crate::services::links::{self, JobWatch};
+use crate::services::{Patch, jobs, tx, validate};
+use entity::status::{JobTaskRole, TaskStatus};
 use entity::task;
 use sea_orm::{ActiveModelTrait, DatabaseTransaction, EntityTrait, IntoActiveModel};
 use serde_json::{Value, json};
@@ -70,6 +71,25 @@ impl TaskService {
         input: NewTask,
         parent: Option<task::Model>,
     ) -> ServiceResult<Task> {
+        // A job to link the new task to: it must exist in the tenant and be the caller's to
+        // add tasks to (checked before the input, as every existence and permission check is).
+        let link_job = match input.job_id {
+            Some(job_id) => {
+                let job = jobs::lock(&tx, actor, job_id).await?;
+                require(
+                    permissions::can_create_under(actor, jobs::owners(&job).owned_by(actor)),
+                    "add tasks to this job",
+                )?;
+                Some(job)
+            }
+            None => None,
+        };
+        if input.role.is_some() && input.job_id.is_none() {
+            return Err(ServiceError::bad_input(
+                "input.role",
+                "`input.role` needs `input.jobId`",
+            ));
+        }
         let now = time::now();
         let now_us = to_micros(now);
         let title = validate::title("input.title", &input.title)?;
@@ -162,7 +182,14 @@ impl TaskService {
             .insert(&tx)
             .await?;
         write_labels(&tx, &row, &labels).await?;
-        let event = EventDraft::task("task.created", &row, snapshot(&row), Vec::new());
+        let mut linked = Vec::new();
+        if let Some(job) = &link_job {
+            let role = input.role.unwrap_or(JobTaskRole::Primary);
+            links::insert(&tx, &actor.tenant, job.id, row.id, role, now_us).await?;
+            linked.push(job.id);
+        }
+        // Only `task.created`, even with a link (DESIGN.md §7).
+        let event = EventDraft::task("task.created", &row, snapshot(&row), linked);
         commit(tx, actor, now_us, vec![event]).await?;
         Ok(Task { row })
     }
@@ -369,7 +396,8 @@ impl TaskService {
         doomed.push(&before);
         let ids: Vec<Uuid> = doomed.iter().map(|t| t.id).collect();
         let mut links = linked_jobs(&tx, &ids).await?;
-        let events = doomed
+        let watch = JobWatch::before(&tx, &doomed).await?;
+        let mut events: Vec<EventDraft> = doomed
             .iter()
             .map(|t| {
                 EventDraft::task(
@@ -384,6 +412,7 @@ impl TaskService {
         for t in &doomed {
             task::Entity::delete_by_id(t.id).exec(&tx).await?;
         }
+        events.extend(watch.after(&tx, |_| None).await?);
         commit(tx, actor, to_micros(time::now()), events).await?;
         Ok(id)
     }

@@ -1,0 +1,206 @@
+//! Reactions to a job that ended badly (DESIGN.md §5), run in the transaction of the change
+//! that caused them, with their own events and a reason naming the cause:
+//! - a job that ends FAILED, CANCELLED or TIMED_OUT (or is deleted unfinished) cancels its
+//!   PENDING and SCHEDULED successors of every edge type, transitively;
+//! - a job that ends CANCELLED (or is deleted unfinished) cancels its OPEN PRIMARY tasks that
+//!   no other unfinished job links as PRIMARY.
+//!
+//! Cascades run with the authority of the change that caused them: no permission is checked
+//! on the records they reach.
+
+use super::{Kind, edges};
+use crate::domain::time::Micros;
+use crate::error::ServiceResult;
+use crate::services::events::EventDraft;
+use crate::services::{jobs, tasks};
+use entity::status::{JobStatus, JobTaskRole, TaskStatus};
+use entity::{job, job_task, task};
+use sea_orm::{
+    ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+use serde_json::json;
+use std::collections::{HashSet, VecDeque};
+use uuid::Uuid;
+
+/// How the causing job ended, for the reasons the reactions carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    Failed,
+    Cancelled,
+    TimedOut,
+    Deleted,
+}
+
+impl Ending {
+    fn phrase(self) -> &'static str {
+        match self {
+            Self::Failed => "failed",
+            Self::Cancelled => "was cancelled",
+            Self::TimedOut => "timed out",
+            Self::Deleted => "was deleted before it finished",
+        }
+    }
+
+    /// The ending of a job now in `status`, if it sets off reactions.
+    pub fn of(status: JobStatus) -> Option<Self> {
+        match status {
+            JobStatus::Failed => Some(Self::Failed),
+            JobStatus::Cancelled => Some(Self::Cancelled),
+            JobStatus::TimedOut => Some(Self::TimedOut),
+            _ => None,
+        }
+    }
+}
+
+/// The events of every reaction to `cause` ending as `ending`, in order: cancelled successors
+/// (breadth first), then cancelled PRIMARY tasks.
+pub async fn job_ended(
+    tx: &DatabaseTransaction,
+    now: Micros,
+    cause: &job::Model,
+    ending: Ending,
+) -> ServiceResult<Vec<EventDraft>> {
+    let mut events = Vec::new();
+    // Jobs whose PRIMARY tasks to look at: the cause if it was cancelled or deleted, and every
+    // successor the cascade cancels.
+    let mut cancelled_jobs: Vec<Uuid> = Vec::new();
+    if matches!(ending, Ending::Cancelled | Ending::Deleted) {
+        cancelled_jobs.push(cause.id);
+    }
+    let mut seen: HashSet<Uuid> = HashSet::from([cause.id]);
+    let mut queue: VecDeque<(Uuid, String)> = VecDeque::from([(
+        cause.id,
+        format!("predecessor job {} {}", cause.id, ending.phrase()),
+    )]);
+    while let Some((id, reason)) = queue.pop_front() {
+        let out = edges(tx, Kind::Job, &cause.tenant_id, &[id], false).await?;
+        let successors: Vec<Uuid> = out
+            .iter()
+            .map(|e| e.successor_id)
+            .filter(|s| seen.insert(*s))
+            .collect();
+        if successors.is_empty() {
+            continue;
+        }
+        let rows = job::Entity::find()
+            .filter(job::Column::Id.is_in(successors))
+            .filter(job::Column::Status.is_in([JobStatus::Pending, JobStatus::Scheduled]))
+            .order_by_asc(job::Column::CreatedAt)
+            .lock_exclusive()
+            .all(tx)
+            .await?;
+        for before in rows {
+            let mut after = before.clone();
+            after.status = JobStatus::Cancelled;
+            after.cancel_reason = Some(reason.clone());
+            after.finished_at = Some(now);
+            after.lease_expires_at = None;
+            after.version += 1;
+            after.updated_at = now;
+            jobs::save(tx, &before, &after).await?;
+            events.push(
+                EventDraft::job("job.status_changed", &after, jobs::model::snapshot(&after))
+                    .status_change(before.status.as_str(), after.status.as_str()),
+            );
+            events.push(
+                EventDraft::job("job.cancelled", &after, jobs::model::snapshot(&after))
+                    .with("reason", json!(reason)),
+            );
+            cancelled_jobs.push(after.id);
+            queue.push_back((
+                after.id,
+                format!("predecessor job {} was cancelled: {reason}", after.id),
+            ));
+        }
+    }
+    for job_id in cancelled_jobs {
+        events.extend(cancel_primary_tasks(tx, now, job_id).await?);
+    }
+    Ok(events)
+}
+
+/// Cancels the OPEN PRIMARY tasks of `job_id` that no other unfinished job links as PRIMARY.
+async fn cancel_primary_tasks(
+    tx: &DatabaseTransaction,
+    now: Micros,
+    job_id: Uuid,
+) -> ServiceResult<Vec<EventDraft>> {
+    let links = job_task::Entity::find()
+        .filter(job_task::Column::JobId.eq(job_id))
+        .filter(job_task::Column::Role.eq(JobTaskRole::Primary))
+        .all(tx)
+        .await?;
+    let task_ids: Vec<Uuid> = links.iter().map(|l| l.task_id).collect();
+    if task_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Tasks another unfinished job still drives as PRIMARY stay open.
+    let other_primary = job_task::Entity::find()
+        .filter(job_task::Column::TaskId.is_in(task_ids.iter().copied()))
+        .filter(job_task::Column::Role.eq(JobTaskRole::Primary))
+        .filter(job_task::Column::JobId.ne(job_id))
+        .all(tx)
+        .await?;
+    let other_jobs: Vec<Uuid> = other_primary.iter().map(|l| l.job_id).collect();
+    let unfinished: HashSet<Uuid> = if other_jobs.is_empty() {
+        HashSet::new()
+    } else {
+        job::Entity::find()
+            .filter(job::Column::Id.is_in(other_jobs))
+            .filter(job::Column::Status.is_not_in([
+                JobStatus::Succeeded,
+                JobStatus::Failed,
+                JobStatus::Cancelled,
+                JobStatus::TimedOut,
+            ]))
+            .all(tx)
+            .await?
+            .into_iter()
+            .map(|j| j.id)
+            .collect()
+    };
+    let kept: HashSet<Uuid> = other_primary
+        .iter()
+        .filter(|l| unfinished.contains(&l.job_id))
+        .map(|l| l.task_id)
+        .collect();
+    let doomed = task::Entity::find()
+        .filter(task::Column::Id.is_in(task_ids.into_iter().filter(|t| !kept.contains(t))))
+        .filter(task::Column::Status.eq(TaskStatus::Open))
+        .order_by_asc(task::Column::CreatedAt)
+        .lock_exclusive()
+        .all(tx)
+        .await?;
+    let mut events = Vec::new();
+    let reason = format!("job {job_id} was cancelled");
+    let ids: Vec<Uuid> = doomed.iter().map(|t| t.id).collect();
+    let mut links_now = tasks::linked_jobs(tx, &ids).await?;
+    for before in doomed {
+        let mut after = before.clone();
+        after.status = TaskStatus::Cancelled;
+        after.cancel_reason = Some(reason.clone());
+        after.version += 1;
+        after.updated_at = now;
+        tasks::save(tx, &before, &after).await?;
+        let linked = links_now.remove(&after.id).unwrap_or_default();
+        events.push(
+            EventDraft::task(
+                "task.status_changed",
+                &after,
+                tasks::model::snapshot(&after),
+                linked.clone(),
+            )
+            .status_change(before.status.as_str(), after.status.as_str()),
+        );
+        events.push(
+            EventDraft::task(
+                "task.cancelled",
+                &after,
+                tasks::model::snapshot(&after),
+                linked,
+            )
+            .with("reason", json!(reason)),
+        );
+    }
+    Ok(events)
+}
