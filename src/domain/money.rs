@@ -86,6 +86,11 @@ impl MoneySum {
         self.0 += i128::from(m.0);
     }
 
+    /// Subtracts another sum.
+    pub fn sub(&mut self, other: MoneySum) {
+        self.0 -= other.0;
+    }
+
     /// Adds `units` whole units and `nanos` nano-units (a sum split to stay within 64 bits).
     pub fn add_parts(&mut self, units: i64, nanos: i64) {
         self.0 += i128::from(units) * i128::from(SCALE) + i128::from(nanos);

@@ -19,6 +19,7 @@ pub struct Query(
     resolvers::me::MeQuery,
     resolvers::jobs::JobQuery,
     resolvers::tasks::TaskQuery,
+    resolvers::budgets::BudgetQuery,
 );
 
 /// Every mutation.
@@ -28,6 +29,7 @@ pub struct Mutation(
     resolvers::tasks::TaskMutation,
     resolvers::execution::ExecutionMutation,
     resolvers::graph::GraphMutation,
+    resolvers::budgets::BudgetMutation,
 );
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;

@@ -59,6 +59,7 @@ pub struct Services {
     pub execution: execution::ExecutionService,
     pub links: links::LinkService,
     pub dependencies: dependencies::DependencyService,
+    pub budgets: budgets::BudgetService,
     db: DatabaseConnection,
 }
 
@@ -70,6 +71,7 @@ impl Services {
             execution: execution::ExecutionService::new(db.clone(), limits),
             links: links::LinkService::new(db.clone()),
             dependencies: dependencies::DependencyService::new(db.clone()),
+            budgets: budgets::BudgetService::new(db.clone()),
             db,
         }
     }

@@ -5,6 +5,7 @@
 mod harness;
 
 mod auth;
+mod budgets;
 mod cli;
 mod concurrency;
 mod errors;

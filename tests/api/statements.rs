@@ -13,7 +13,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 backend_tests!(
     task_page_is_a_fixed_number_of_statements,
-    job_page_is_a_fixed_number_of_statements
+    job_page_is_a_fixed_number_of_statements,
+    graph_page_is_a_fixed_number_of_statements,
 );
 
 /// Counts the SQL statements a query makes; returns (count, the statements, the response).
@@ -154,4 +155,50 @@ async fn job_page_is_a_fixed_number_of_statements(app: TestApp) {
     assert_eq!(small, large, "{statements:#?}");
     assert!(large <= 3, "{large}: {statements:#?}");
     eprintln!("a page of 50 jobs with their runs: {large} SQL statements");
+}
+
+/// A page of 50 jobs with their tasks, dependencies (with satisfied and the predecessor),
+/// dependents, progress and blocked, and 50 tasks with their jobs, edges and blocked.
+async fn graph_page_is_a_fixed_number_of_statements(app: TestApp) {
+    let alice = app.actor("alice", &[Member]);
+    let mut previous: Option<String> = None;
+    for i in 0..50 {
+        let job = app
+            .create_job(&alice, json!({"title": format!("job {i}")}))
+            .await;
+        let id = job["id"].as_str().unwrap().to_string();
+        for role in ["PRIMARY", "PREREQUISITE"] {
+            app.create_task(
+                &alice,
+                None,
+                json!({"title": format!("t {i} {role}"), "jobId": id, "role": role}),
+            )
+            .await;
+        }
+        if let Some(p) = &previous {
+            let q = "mutation($p: UUID!, $s: UUID!) { addJobDependency(predecessorId: $p, successorId: $s) { type } }";
+            app.ok(&alice, q, json!({"p": p, "s": id})).await;
+        }
+        previous = Some(id);
+    }
+    let q = "query($n: Int) { jobs(first: $n) { nodes { id blocked progress { total ratio }
+        tasks { role task { id title blocked } }
+        dependencies { type satisfied predecessor { id status } }
+        dependents { successor { id } } } } }";
+    let (small, _, _) = count_statements(&app, &alice, q, json!({"n": 5})).await;
+    let (large, statements, r) = count_statements(&app, &alice, q, json!({"n": 50})).await;
+    assert!(r.get("errors").is_none(), "{r}");
+    let nodes = r["data"]["jobs"]["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 50);
+    assert_eq!(nodes[0]["tasks"].as_array().unwrap().len(), 2);
+    assert_eq!(nodes[0]["dependencies"].as_array().unwrap().len(), 1);
+    assert_eq!(small, large, "{statements:#?}");
+    assert!(large <= 10, "{large}: {statements:#?}");
+    eprintln!("a page of 50 jobs with tasks, edges, progress and blocked: {large} SQL statements");
+    let tq = "query($n: Int) { tasks(first: $n) { nodes { id blocked jobs { role job { id blocked } } dependencies { satisfied } dependents { successor { id } } } } }";
+    let (small, _, _) = count_statements(&app, &alice, tq, json!({"n": 5})).await;
+    let (large, statements, r) = count_statements(&app, &alice, tq, json!({"n": 50})).await;
+    assert!(r.get("errors").is_none(), "{r}");
+    assert_eq!(small, large, "{statements:#?}");
+    eprintln!("a page of 50 tasks with jobs, edges and blocked: {large} SQL statements");
 }

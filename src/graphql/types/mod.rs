@@ -7,6 +7,7 @@ pub mod execution;
 pub mod graph;
 pub mod job;
 pub mod job_inputs;
+pub mod plan;
 pub mod stats;
 pub mod task;
 pub mod task_inputs;

@@ -11,7 +11,7 @@ use crate::error::ServiceResult;
 use crate::services::access::require;
 use crate::services::dependencies::{self, cascade, cascade::Ending};
 use crate::services::events::EventDraft;
-use crate::services::validate;
+use crate::services::{budgets, validate};
 use entity::job;
 use entity::job_run;
 use entity::status::{JobRunStatus, JobStatus};
@@ -105,6 +105,7 @@ impl JobService {
         )?;
         let to = transition(JobAction::Start, before.status)?;
         dependencies::check_job(&tx, &before, true).await?;
+        budgets::check_start(&tx, &before).await?;
         let now = to_micros(time::now());
         let mut after = before.clone();
         after.status = to;

@@ -62,6 +62,11 @@ impl Progress {
             self.completed as f64 / denominator as f64
         }
     }
+    /// Counts one task of `status`.
+    pub fn count(&mut self, status: TaskStatus) {
+        self.add(status, 1);
+    }
+
     fn add(&mut self, status: TaskStatus, n: i64) {
         match status {
             TaskStatus::Completed => self.completed += n,
