@@ -19,6 +19,7 @@ backend_tests!(
     task_changes_update_linked_jobs,
     blocked_filter_selects_ready_work,
     foreign_ids_are_not_found,
+    review_regressions,
 );
 
 fn id(v: &Value) -> String {
@@ -867,4 +868,111 @@ async fn foreign_ids_are_not_found(app: TestApp) {
         assert_eq!(err["extensions"]["id"], foreign.as_str(), "{q}");
     }
     assert_eq!(app.event_count().await, before);
+}
+
+/// Cases a review found: a cascade that cancels PRIMARY tasks updates the jobs linked to them;
+/// deleting an already-finished predecessor cancels nothing; a job with edges cannot become a
+/// cron job; cascade reasons name the root cause without repeating the chain.
+async fn review_regressions(app: TestApp) {
+    let alice = app.actor("alice", &[Member]);
+    let job = id(&app.create_job(&alice, json!({"title": "j"})).await);
+    let gated = id(&app.create_job(&alice, json!({"title": "gated"})).await);
+    let task = app
+        .create_task(&alice, None, json!({"title": "work", "jobId": job}))
+        .await;
+    app.ok(
+        &alice,
+        LINK,
+        json!({"j": gated, "t": id(&task), "r": "PREREQUISITE"}),
+    )
+    .await;
+    assert_eq!(job_read(&app, &alice, &gated).await["blocked"], true);
+    let mark = app.last_event_id().await;
+    app.job_op(
+        &alice,
+        "cancelJob(id: $id, reason: \"stop\")",
+        json!({"id": job}),
+    )
+    .await;
+    let tail: Vec<String> = app
+        .events_since(mark)
+        .await
+        .into_iter()
+        .map(|(t, _, _)| t)
+        .collect();
+    assert_eq!(
+        tail,
+        [
+            "job.status_changed",
+            "job.cancelled",
+            "task.status_changed",
+            "task.cancelled",
+            "job.updated",
+            "job.updated"
+        ],
+        "the reactions, then the job.updated of both linked jobs"
+    );
+    assert_eq!(job_read(&app, &alice, &gated).await["blocked"], false);
+
+    let p = id(&app.create_job(&alice, json!({"title": "p"})).await);
+    start(&app, &alice, &p).await;
+    app.job_op(
+        &alice,
+        "failJob(id: $id, error: \"e\", retryable: false)",
+        json!({"id": p}),
+    )
+    .await;
+    let late = id(&app.create_job(&alice, json!({"title": "late"})).await);
+    app.ok(&alice, ADD_JOB_DEP, json!({"p": p, "s": late}))
+        .await;
+    app.ok(
+        &alice,
+        "mutation($id: UUID!) { deleteJob(id: $id) }",
+        json!({"id": p}),
+    )
+    .await;
+    assert_eq!(
+        job_read(&app, &alice, &late).await["status"],
+        "PENDING",
+        "a finished predecessor's deletion unblocks"
+    );
+
+    let a = id(&app.create_job(&alice, json!({"title": "a"})).await);
+    let b = id(&app.create_job(&alice, json!({"title": "b"})).await);
+    app.ok(&alice, ADD_JOB_DEP, json!({"p": a, "s": b})).await;
+    let err = first_error(
+        &app.job_op(
+            &alice,
+            "scheduleJob(id: $id, schedule: {cron: \"0 * * * *\"})",
+            json!({"id": b}),
+        )
+        .await,
+    );
+    assert_eq!(err["extensions"]["field"], "schedule.cron");
+
+    let mut chain = Vec::new();
+    for i in 0..6 {
+        chain.push(id(&app
+            .create_job(&alice, json!({"title": format!("c{i}")}))
+            .await));
+    }
+    for w in chain.windows(2) {
+        app.ok(&alice, ADD_JOB_DEP, json!({"p": w[0], "s": w[1]}))
+            .await;
+    }
+    app.job_op(
+        &alice,
+        "cancelJob(id: $id, reason: \"r\")",
+        json!({"id": chain[0]}),
+    )
+    .await;
+    let q = "query($id: UUID!) { job(id: $id) { status cancelReason } }";
+    let last = app.ok(&alice, q, json!({"id": chain[5]})).await["job"].clone();
+    assert_eq!(last["status"], "CANCELLED");
+    let reason = last["cancelReason"].as_str().unwrap();
+    assert!(
+        reason.contains(&chain[4]) && reason.contains(&chain[0]),
+        "{reason}"
+    );
+    assert!(!reason.contains(&chain[2]), "no chain of causes: {reason}");
 }

@@ -171,6 +171,12 @@ impl BudgetService {
         )?;
         let limit = validate::non_negative_money("limit", limit)?;
         let tx = tx::begin_write(&self.db).await?;
+        // FOR UPDATE locks nothing while the row does not exist yet: serialise first creates.
+        tx::advisory_lock(
+            &tx,
+            &format!("jobgraph.budget:{}:{}", actor.tenant, scope(plan_id)),
+        )
+        .await?;
         let now = to_micros(time::now());
         let existing = budget::Entity::find()
             .filter(budget::Column::TenantId.eq(actor.tenant.as_str()))

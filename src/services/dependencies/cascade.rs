@@ -12,6 +12,7 @@ use super::{Kind, edges};
 use crate::domain::time::Micros;
 use crate::error::ServiceResult;
 use crate::services::events::EventDraft;
+use crate::services::links::JobWatch;
 use crate::services::{jobs, tasks};
 use entity::status::{JobStatus, JobTaskRole, TaskStatus};
 use entity::{job, job_task, task};
@@ -61,18 +62,16 @@ pub async fn job_ended(
     ending: Ending,
 ) -> ServiceResult<Vec<EventDraft>> {
     let mut events = Vec::new();
+    let root = format!("job {} {}", cause.id, ending.phrase());
     // Jobs whose PRIMARY tasks to look at: the cause if it was cancelled or deleted, and every
     // successor the cascade cancels.
-    let mut cancelled_jobs: Vec<Uuid> = Vec::new();
+    let mut cancelled_jobs: Vec<(Uuid, String)> = Vec::new();
     if matches!(ending, Ending::Cancelled | Ending::Deleted) {
-        cancelled_jobs.push(cause.id);
+        cancelled_jobs.push((cause.id, root.clone()));
     }
     let mut seen: HashSet<Uuid> = HashSet::from([cause.id]);
-    let mut queue: VecDeque<(Uuid, String)> = VecDeque::from([(
-        cause.id,
-        format!("predecessor job {} {}", cause.id, ending.phrase()),
-    )]);
-    while let Some((id, reason)) = queue.pop_front() {
+    let mut queue: VecDeque<Uuid> = VecDeque::from([cause.id]);
+    while let Some(id) = queue.pop_front() {
         let out = edges(tx, Kind::Job, &cause.tenant_id, &[id], false).await?;
         let successors: Vec<Uuid> = out
             .iter()
@@ -82,10 +81,18 @@ pub async fn job_ended(
         if successors.is_empty() {
             continue;
         }
+        // Names the immediate predecessor and the root cause (not the whole chain, which would
+        // grow with its length).
+        let reason = if id == cause.id {
+            format!("predecessor {root}")
+        } else {
+            format!("predecessor job {id} was cancelled because {root}")
+        };
         let rows = job::Entity::find()
             .filter(job::Column::Id.is_in(successors))
             .filter(job::Column::Status.is_in([JobStatus::Pending, JobStatus::Scheduled]))
             .order_by_asc(job::Column::CreatedAt)
+            .order_by_asc(job::Column::Id)
             .lock_exclusive()
             .all(tx)
             .await?;
@@ -106,37 +113,88 @@ pub async fn job_ended(
                 EventDraft::job("job.cancelled", &after, jobs::model::snapshot(&after))
                     .with("reason", json!(reason)),
             );
-            cancelled_jobs.push(after.id);
-            queue.push_back((
+            cancelled_jobs.push((
                 after.id,
-                format!("predecessor job {} was cancelled: {reason}", after.id),
+                format!("job {} was cancelled because {root}", after.id),
             ));
+            queue.push_back(after.id);
         }
     }
-    for job_id in cancelled_jobs {
-        events.extend(cancel_primary_tasks(tx, now, job_id).await?);
+    // The PRIMARY tasks to cancel, all of them first, so that the jobs they are linked to can be
+    // watched across the change and get their `job.updated`, last.
+    let mut doomed: Vec<(task::Model, String)> = Vec::new();
+    for (job_id, reason) in cancelled_jobs {
+        for t in primary_tasks_to_cancel(tx, job_id).await? {
+            if !doomed.iter().any(|(d, _)| d.id == t.id) {
+                doomed.push((t, reason.clone()));
+            }
+        }
     }
+    if doomed.is_empty() {
+        return Ok(events);
+    }
+    let rows: Vec<&task::Model> = doomed.iter().map(|(t, _)| t).collect();
+    let watch = JobWatch::before(tx, &rows).await?;
+    let ids: Vec<Uuid> = rows.iter().map(|t| t.id).collect();
+    let mut links_now = tasks::linked_jobs(tx, &ids).await?;
+    for (before, reason) in &doomed {
+        let mut after = before.clone();
+        after.status = TaskStatus::Cancelled;
+        after.cancel_reason = Some(reason.clone());
+        after.version += 1;
+        after.updated_at = now;
+        tasks::save(tx, before, &after).await?;
+        let linked = links_now.remove(&after.id).unwrap_or_default();
+        events.push(
+            EventDraft::task(
+                "task.status_changed",
+                &after,
+                tasks::model::snapshot(&after),
+                linked.clone(),
+            )
+            .status_change(before.status.as_str(), after.status.as_str()),
+        );
+        events.push(
+            EventDraft::task(
+                "task.cancelled",
+                &after,
+                tasks::model::snapshot(&after),
+                linked,
+            )
+            .with("reason", json!(reason)),
+        );
+    }
+    events.extend(watch.after(tx, |_| Some(TaskStatus::Cancelled)).await?);
     Ok(events)
 }
 
-/// Cancels the OPEN PRIMARY tasks of `job_id` that no other unfinished job links as PRIMARY.
-async fn cancel_primary_tasks(
+/// The OPEN PRIMARY tasks of `job_id` that no other unfinished job links as PRIMARY, locked.
+/// The candidates are locked before the other jobs are read, so that two jobs sharing a task
+/// and cancelled at once see each other's outcome (the second waits, then reads the first as
+/// CANCELLED) instead of each keeping the task for the other.
+async fn primary_tasks_to_cancel(
     tx: &DatabaseTransaction,
-    now: Micros,
     job_id: Uuid,
-) -> ServiceResult<Vec<EventDraft>> {
-    let links = job_task::Entity::find()
-        .filter(job_task::Column::JobId.eq(job_id))
-        .filter(job_task::Column::Role.eq(JobTaskRole::Primary))
+) -> ServiceResult<Vec<task::Model>> {
+    let primary = sea_orm::sea_query::Query::select()
+        .column(job_task::Column::TaskId)
+        .from(job_task::Entity)
+        .and_where(job_task::Column::JobId.eq(job_id))
+        .and_where(job_task::Column::Role.eq(JobTaskRole::Primary))
+        .to_owned();
+    let candidates = task::Entity::find()
+        .filter(task::Column::Id.in_subquery(primary))
+        .filter(task::Column::Status.eq(TaskStatus::Open))
+        .order_by_asc(task::Column::CreatedAt)
+        .order_by_asc(task::Column::Id)
+        .lock_exclusive()
         .all(tx)
         .await?;
-    let task_ids: Vec<Uuid> = links.iter().map(|l| l.task_id).collect();
-    if task_ids.is_empty() {
+    if candidates.is_empty() {
         return Ok(Vec::new());
     }
-    // Tasks another unfinished job still drives as PRIMARY stay open.
     let other_primary = job_task::Entity::find()
-        .filter(job_task::Column::TaskId.is_in(task_ids.iter().copied()))
+        .filter(job_task::Column::TaskId.is_in(candidates.iter().map(|t| t.id)))
         .filter(job_task::Column::Role.eq(JobTaskRole::Primary))
         .filter(job_task::Column::JobId.ne(job_id))
         .all(tx)
@@ -164,43 +222,8 @@ async fn cancel_primary_tasks(
         .filter(|l| unfinished.contains(&l.job_id))
         .map(|l| l.task_id)
         .collect();
-    let doomed = task::Entity::find()
-        .filter(task::Column::Id.is_in(task_ids.into_iter().filter(|t| !kept.contains(t))))
-        .filter(task::Column::Status.eq(TaskStatus::Open))
-        .order_by_asc(task::Column::CreatedAt)
-        .lock_exclusive()
-        .all(tx)
-        .await?;
-    let mut events = Vec::new();
-    let reason = format!("job {job_id} was cancelled");
-    let ids: Vec<Uuid> = doomed.iter().map(|t| t.id).collect();
-    let mut links_now = tasks::linked_jobs(tx, &ids).await?;
-    for before in doomed {
-        let mut after = before.clone();
-        after.status = TaskStatus::Cancelled;
-        after.cancel_reason = Some(reason.clone());
-        after.version += 1;
-        after.updated_at = now;
-        tasks::save(tx, &before, &after).await?;
-        let linked = links_now.remove(&after.id).unwrap_or_default();
-        events.push(
-            EventDraft::task(
-                "task.status_changed",
-                &after,
-                tasks::model::snapshot(&after),
-                linked.clone(),
-            )
-            .status_change(before.status.as_str(), after.status.as_str()),
-        );
-        events.push(
-            EventDraft::task(
-                "task.cancelled",
-                &after,
-                tasks::model::snapshot(&after),
-                linked,
-            )
-            .with("reason", json!(reason)),
-        );
-    }
-    Ok(events)
+    Ok(candidates
+        .into_iter()
+        .filter(|t| !kept.contains(&t.id))
+        .collect())
 }

@@ -115,6 +115,8 @@ pub(crate) async fn edges<C: ConnectionTrait>(
                 .filter(job_dependency::Column::TenantId.eq(tenant))
                 .filter(col.is_in(ids.iter().copied()))
                 .order_by_asc(job_dependency::Column::CreatedAt)
+                .order_by_asc(job_dependency::Column::PredecessorId)
+                .order_by_asc(job_dependency::Column::SuccessorId)
                 .all(conn)
                 .await?
                 .into_iter()
@@ -131,6 +133,8 @@ pub(crate) async fn edges<C: ConnectionTrait>(
                 .filter(task_dependency::Column::TenantId.eq(tenant))
                 .filter(col.is_in(ids.iter().copied()))
                 .order_by_asc(task_dependency::Column::CreatedAt)
+                .order_by_asc(task_dependency::Column::PredecessorId)
+                .order_by_asc(task_dependency::Column::SuccessorId)
                 .all(conn)
                 .await?
                 .into_iter()
@@ -138,6 +142,46 @@ pub(crate) async fn edges<C: ConnectionTrait>(
                 .collect()
         }
     })
+}
+
+/// Locks the predecessors of `id` FOR SHARE (PostgreSQL), before the caller locks `id` itself.
+///
+/// Every writer that touches both ends of an edge locks the predecessor first (edge writes,
+/// cascades from an ended job to its successors); a start that locked its own row first and
+/// then its predecessors could deadlock against them.
+pub(crate) async fn lock_predecessors(
+    tx: &DatabaseTransaction,
+    kind: Kind,
+    tenant: &str,
+    id: Uuid,
+) -> ServiceResult<()> {
+    let preds: Vec<Uuid> = edges(tx, kind, tenant, &[id], true)
+        .await?
+        .into_iter()
+        .map(|e| e.predecessor_id)
+        .collect();
+    if preds.is_empty() {
+        return Ok(());
+    }
+    match kind {
+        Kind::Job => {
+            job::Entity::find()
+                .filter(job::Column::Id.is_in(preds))
+                .order_by_asc(job::Column::Id)
+                .lock_shared()
+                .all(tx)
+                .await?;
+        }
+        Kind::Task => {
+            task::Entity::find()
+                .filter(task::Column::Id.is_in(preds))
+                .order_by_asc(task::Column::Id)
+                .lock_shared()
+                .all(tx)
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 /// The path `from` ⇒ `to` along existing edges, if there is one: one recursive query for the
@@ -457,7 +501,7 @@ impl DependencyService {
             .column(job::Column::Id)
             .filter(job::Column::TenantId.eq(actor.tenant.as_str()))
             .filter(job::Column::Id.is_in(ids.iter().copied()))
-            .filter(sea_orm::sea_query::Expr::cust(rules::JOB_BLOCKED_SQL))
+            .filter(sea_orm::sea_query::Expr::cust(rules::job_blocked_sql(true)))
             .into_tuple::<Uuid>()
             .all(&self.db)
             .await?
@@ -477,7 +521,9 @@ impl DependencyService {
             .column(task::Column::Id)
             .filter(task::Column::TenantId.eq(actor.tenant.as_str()))
             .filter(task::Column::Id.is_in(ids.iter().copied()))
-            .filter(sea_orm::sea_query::Expr::cust(rules::TASK_BLOCKED_SQL))
+            .filter(sea_orm::sea_query::Expr::cust(rules::task_blocked_sql(
+                true,
+            )))
             .into_tuple::<Uuid>()
             .all(&self.db)
             .await?

@@ -47,24 +47,45 @@ pub fn gates_start(kind: DependencyType) -> bool {
     )
 }
 
-/// SQL: the job row `"job"` is blocked (not started, and an FS/SS edge or a PREREQUISITE link
-/// is unsatisfied). Mirrors `job_edge_satisfied` and `prerequisite_satisfied`.
-pub const JOB_BLOCKED_SQL: &str = r#"("job"."status" IN ('PENDING', 'SCHEDULED') AND (
-    EXISTS (SELECT 1 FROM job_dependency d JOIN job p ON p.id = d.predecessor_id
-            WHERE d.successor_id = "job"."id"
-              AND ((d.dependency_type = 'FINISH_TO_START' AND p.status <> 'SUCCEEDED')
-                OR (d.dependency_type = 'START_TO_START' AND p.started_at IS NULL)))
-    OR EXISTS (SELECT 1 FROM job_task l JOIN task t ON t.id = l.task_id
-               WHERE l.job_id = "job"."id" AND l.role = 'PREREQUISITE'
-                 AND t.status NOT IN ('COMPLETED', 'CANCELLED'))))"#;
+// The SQL below is written as (NOT) EXISTS of subqueries that carry the outer row's status
+// test inside them, with no OR around them: PostgreSQL can then plan each as a semi- or
+// anti-join probing the edge index per row of the page, instead of hashing every unsatisfied
+// edge of the tenant first (100 ms at 100,000 tasks; see BENCHMARKS.md).
 
-/// SQL: the task row `"task"` is blocked (OPEN, and an FS/SS edge is unsatisfied). Mirrors
-/// `task_edge_satisfied`.
-pub const TASK_BLOCKED_SQL: &str = r#"("task"."status" = 'OPEN' AND
-    EXISTS (SELECT 1 FROM task_dependency d JOIN task p ON p.id = d.predecessor_id
-            WHERE d.successor_id = "task"."id"
-              AND ((d.dependency_type = 'FINISH_TO_START' AND p.status NOT IN ('COMPLETED', 'CANCELLED'))
-                OR (d.dependency_type = 'START_TO_START' AND p.started_at IS NULL AND p.status <> 'CANCELLED'))))"#;
+const JOB_UNSATISFIED_EDGE: &str = r#"EXISTS (SELECT 1 FROM job_dependency d JOIN job p ON p.id = d.predecessor_id
+    WHERE d.successor_id = "job"."id" AND "job"."status" IN ('PENDING', 'SCHEDULED')
+      AND ((d.dependency_type = 'FINISH_TO_START' AND p.status <> 'SUCCEEDED')
+        OR (d.dependency_type = 'START_TO_START' AND p.started_at IS NULL)))"#;
+
+const JOB_UNSATISFIED_PREREQUISITE: &str = r#"EXISTS (SELECT 1 FROM job_task l JOIN task t ON t.id = l.task_id
+    WHERE l.job_id = "job"."id" AND "job"."status" IN ('PENDING', 'SCHEDULED')
+      AND l.role = 'PREREQUISITE' AND t.status NOT IN ('COMPLETED', 'CANCELLED'))"#;
+
+const TASK_UNSATISFIED_EDGE: &str = r#"EXISTS (SELECT 1 FROM task_dependency d JOIN task p ON p.id = d.predecessor_id
+    WHERE d.successor_id = "task"."id" AND "task"."status" = 'OPEN'
+      AND ((d.dependency_type = 'FINISH_TO_START' AND p.status NOT IN ('COMPLETED', 'CANCELLED'))
+        OR (d.dependency_type = 'START_TO_START' AND p.started_at IS NULL AND p.status <> 'CANCELLED')))"#;
+
+/// SQL: the job row `"job"` is blocked (not started, and an FS/SS edge or a PREREQUISITE link
+/// is unsatisfied), or (`blocked == false`) it is not. Mirrors `job_edge_satisfied` and
+/// `prerequisite_satisfied`.
+pub fn job_blocked_sql(blocked: bool) -> String {
+    if blocked {
+        format!("({JOB_UNSATISFIED_EDGE} OR {JOB_UNSATISFIED_PREREQUISITE})")
+    } else {
+        format!("(NOT {JOB_UNSATISFIED_EDGE} AND NOT {JOB_UNSATISFIED_PREREQUISITE})")
+    }
+}
+
+/// SQL: the task row `"task"` is blocked (OPEN, and an FS/SS edge is unsatisfied), or
+/// (`blocked == false`) it is not. Mirrors `task_edge_satisfied`.
+pub fn task_blocked_sql(blocked: bool) -> String {
+    if blocked {
+        TASK_UNSATISFIED_EDGE.to_string()
+    } else {
+        format!("NOT {TASK_UNSATISFIED_EDGE}")
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -7,7 +7,7 @@ use super::write::resolve_schedule;
 use super::{JobService, commit, fence, open_run, owners, permissions, save};
 use crate::auth::Actor;
 use crate::domain::time::{self, Micros, rfc3339, to_micros};
-use crate::error::ServiceResult;
+use crate::error::{ServiceError, ServiceResult};
 use crate::services::access::require;
 use crate::services::dependencies::{self, cascade, cascade::Ending};
 use crate::services::events::EventDraft;
@@ -74,6 +74,22 @@ impl JobService {
         )?;
         let now = time::now();
         let (run_at, cron) = resolve_schedule("schedule", &schedule, now)?;
+        if cron.is_some() {
+            // Edges to or from a cron job are refused; so is making a job with edges a cron job.
+            let kind = dependencies::Kind::Job;
+            let linked = !dependencies::edges(&tx, kind, &actor.tenant, &[id], true)
+                .await?
+                .is_empty()
+                || !dependencies::edges(&tx, kind, &actor.tenant, &[id], false)
+                    .await?
+                    .is_empty();
+            if linked {
+                return Err(ServiceError::bad_input(
+                    "schedule.cron",
+                    "this job has dependencies: a cron job may have none (remove them first)",
+                ));
+            }
+        }
         let to = transition(JobAction::Schedule, before.status)?;
         let now_us = to_micros(now);
         let mut after = before.clone();
@@ -98,7 +114,7 @@ impl JobService {
 
     /// startJob: RUNNING now, whatever `runAt` says; opens a run with the caller as its agent.
     pub async fn start(&self, actor: &Actor, id: Uuid) -> ServiceResult<Job> {
-        let (tx, before) = self.begin_on(actor, id).await?;
+        let (tx, before) = self.begin_start(actor, id).await?;
         require(
             permissions::can_modify(actor, owners(&before)),
             "start this job",
@@ -170,10 +186,19 @@ impl JobService {
         dependencies::check_job(&tx, &before, false).await?;
         let now = to_micros(time::now());
         let mut after = before.clone();
-        if let (Some(cost), Some(run)) = (cost, &run) {
-            after.actual_cost += cost.nanos() - run.cost;
-        } else if let Some(cost) = cost {
-            after.actual_cost += cost.nanos();
+        if let Some(cost) = cost {
+            // The closing run's cost becomes `cost`; the job's total moves by the difference.
+            let previous = run.as_ref().map_or(0, |r| r.cost);
+            after.actual_cost = after
+                .actual_cost
+                .checked_sub(previous)
+                .and_then(|t| t.checked_add(cost.nanos()))
+                .ok_or_else(|| {
+                    ServiceError::bad_input(
+                        "result.actualCost",
+                        "the job's total cost would overflow",
+                    )
+                })?;
         }
         after.status = to;
         after.finished_at = Some(now);

@@ -187,12 +187,7 @@ impl JobFilter {
             c = c.add(Expr::col(job::Column::SearchTitle).like(pattern));
         }
         if let Some(blocked) = self.blocked {
-            let is_blocked = Expr::cust(rules::JOB_BLOCKED_SQL);
-            c = c.add(if blocked {
-                is_blocked
-            } else {
-                is_blocked.not()
-            });
+            c = c.add(Expr::cust(rules::job_blocked_sql(blocked)));
         }
         c
     }

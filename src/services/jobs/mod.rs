@@ -99,6 +99,25 @@ impl JobService {
         Ok(by_job)
     }
 
+    /// As `begin_on`, with the job's predecessors locked FOR SHARE before the job itself (the
+    /// lock order every edge-touching writer keeps: predecessor first).
+    async fn begin_start(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+    ) -> ServiceResult<(DatabaseTransaction, job::Model)> {
+        let tx = tx::begin_write(&self.db).await?;
+        crate::services::dependencies::lock_predecessors(
+            &tx,
+            crate::services::dependencies::Kind::Job,
+            &actor.tenant,
+            id,
+        )
+        .await?;
+        let row = lock(&tx, actor, id).await?;
+        Ok((tx, row))
+    }
+
     /// A transaction that writes, with the job `id` of the caller's tenant locked in it.
     async fn begin_on(
         &self,

@@ -291,9 +291,9 @@ impl JobService {
         transition(JobAction::Delete, before.status)?;
         let now = to_micros(time::now());
         let mut events = vec![EventDraft::job("job.deleted", &before, snapshot(&before))];
-        // Deleting an unfinished predecessor counts as cancelling it: the reactions read its
-        // edges and links, so they run before the row (and with it those) goes.
-        if before.status != JobStatus::Succeeded {
+        // Deleting an unfinished (not yet started) predecessor counts as cancelling it: the
+        // reactions read its edges and links, so they run before the row (and those) go.
+        if matches!(before.status, JobStatus::Pending | JobStatus::Scheduled) {
             events.extend(cascade::job_ended(&tx, now, &before, Ending::Deleted).await?);
         }
         job::Entity::delete_by_id(id).exec(&tx).await?;

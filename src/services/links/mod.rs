@@ -182,6 +182,8 @@ impl LinkService {
         let mut out: HashMap<Uuid, Vec<Link>> = HashMap::new();
         for l in query
             .order_by_asc(job_task::Column::CreatedAt)
+            .order_by_asc(job_task::Column::JobId)
+            .order_by_asc(job_task::Column::TaskId)
             .all(&self.db)
             .await?
         {
@@ -291,7 +293,7 @@ async fn blocked_jobs(tx: &DatabaseTransaction, ids: &[Uuid]) -> ServiceResult<H
         .select_only()
         .column(job::Column::Id)
         .filter(job::Column::Id.is_in(ids.iter().copied()))
-        .filter(Expr::cust(rules::JOB_BLOCKED_SQL))
+        .filter(Expr::cust(rules::job_blocked_sql(true)))
         .into_tuple::<Uuid>()
         .all(tx)
         .await?

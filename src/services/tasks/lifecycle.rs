@@ -27,7 +27,7 @@ fn status_changed(before: &task::Model, after: &task::Model, links: Vec<Uuid>) -
 impl TaskService {
     /// startTask: OPEN → IN_PROGRESS. Never changes the assignee.
     pub async fn start(&self, actor: &Actor, id: Uuid) -> ServiceResult<Task> {
-        let (tx, before) = self.begin_on(actor, id).await?;
+        let (tx, before) = self.begin_start(actor, id).await?;
         require(
             permissions::can_modify(actor, owned(&tx, actor, &before).await?),
             "start this task",
@@ -58,7 +58,7 @@ impl TaskService {
     /// completeTask: OPEN or IN_PROGRESS → COMPLETED, refused while a subtask is open. From
     /// OPEN it also counts as started (`startedAt` = `completedAt`, no `task.started`).
     pub async fn complete(&self, actor: &Actor, id: Uuid) -> ServiceResult<Task> {
-        let (tx, before) = self.begin_on(actor, id).await?;
+        let (tx, before) = self.begin_start(actor, id).await?;
         require(
             permissions::can_modify(actor, owned(&tx, actor, &before).await?),
             "complete this task",

@@ -210,12 +210,7 @@ impl TaskFilter {
             c = c.add(Expr::col(task::Column::SearchTitle).like(pattern));
         }
         if let Some(blocked) = self.blocked {
-            let is_blocked = Expr::cust(rules::TASK_BLOCKED_SQL);
-            c = c.add(if blocked {
-                is_blocked
-            } else {
-                is_blocked.not()
-            });
+            c = c.add(Expr::cust(rules::task_blocked_sql(blocked)));
         }
         c
     }

@@ -122,6 +122,25 @@ impl TaskService {
         Ok((tx, row))
     }
 
+    /// As `begin_on`, with the task's predecessors locked FOR SHARE first (predecessor before
+    /// successor, the order every edge-touching writer keeps).
+    async fn begin_start(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+    ) -> ServiceResult<(DatabaseTransaction, task::Model)> {
+        let tx = tx::begin_write(&self.db).await?;
+        crate::services::dependencies::lock_predecessors(
+            &tx,
+            crate::services::dependencies::Kind::Task,
+            &actor.tenant,
+            id,
+        )
+        .await?;
+        let row = lock(&tx, actor, id).await?;
+        Ok((tx, row))
+    }
+
     /// A writing transaction with the task `id` of the caller's tenant locked in it.
     async fn begin_on(
         &self,
@@ -199,6 +218,8 @@ pub(crate) async fn linked_jobs(
     let rows = job_task::Entity::find()
         .filter(job_task::Column::TaskId.is_in(task_ids.iter().copied()))
         .order_by_asc(job_task::Column::CreatedAt)
+        .order_by_asc(job_task::Column::JobId)
+        .order_by_asc(job_task::Column::TaskId)
         .all(tx)
         .await?;
     let mut by_task: HashMap<Uuid, Vec<Uuid>> = HashMap::new();

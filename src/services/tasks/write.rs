@@ -54,8 +54,14 @@ impl TaskService {
         parent_id: Uuid,
         input: NewTask,
     ) -> ServiceResult<Task> {
-        // The parent is locked, so it cannot finish while its new child is being added.
-        let (tx, parent) = self.begin_tree_change(actor, parent_id).await?;
+        // The parent is locked, so it cannot finish while its new child is being added. A job to
+        // link is locked before it: jobs before tasks, the order job cascades keep.
+        let tx = tx::begin_write(&self.db).await?;
+        tx::advisory_lock(&tx, &format!("jobgraph.task-tree:{}", actor.tenant)).await?;
+        if let Some(job_id) = input.job_id {
+            jobs::lock(&tx, actor, job_id).await?;
+        }
+        let parent = lock(&tx, actor, parent_id).await?;
         let parent_owned = owned(&tx, actor, &parent).await?;
         require(
             permissions::can_create_under(actor, parent_owned),
