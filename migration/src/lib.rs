@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261130_000001_create_tables;
 mod m20261130_000002_list_search_and_indexes;
+mod m20261130_000003_ready_work_indexes;
 
 pub struct Migrator;
 
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261130_000001_create_tables::Migration),
             Box::new(m20261130_000002_list_search_and_indexes::Migration),
+            Box::new(m20261130_000003_ready_work_indexes::Migration),
         ]
     }
 }
