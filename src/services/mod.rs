@@ -17,6 +17,7 @@ pub mod paging;
 pub mod stats;
 pub mod tasks;
 pub mod tx;
+pub mod update;
 pub mod validate;
 
 use sea_orm::DatabaseConnection;

@@ -4,6 +4,7 @@ use super::enums::{JobOrderField, JobStatus, PriorityLevel, SortDirection};
 use crate::graphql::scalars::{DateTime, Decimal};
 use crate::services::Patch;
 use crate::services::jobs;
+use crate::services::update::SharedPatch;
 use async_graphql::{InputObject, MaybeUndefined};
 use uuid::Uuid;
 
@@ -124,15 +125,17 @@ pub fn patch<T, U>(v: MaybeUndefined<T>, f: impl FnOnce(T) -> U) -> Patch<U> {
 impl From<UpdateJobInput> for jobs::JobPatch {
     fn from(i: UpdateJobInput) -> Self {
         Self {
-            title: patch(i.title, |t| t),
-            description: patch(i.description, |d| d),
-            labels: patch(i.labels, |l| l),
-            priority: patch(i.priority, |p| p),
-            priority_level: patch(i.priority_level, Into::into),
-            plan_id: patch(i.plan_id, |p| p),
-            plan_step_index: patch(i.plan_step_index, |p| p),
-            estimated_cost: patch(i.estimated_cost, |d| d.0),
-            timeout_seconds: patch(i.timeout_seconds, |t| t),
+            shared: SharedPatch {
+                title: patch(i.title, |t| t),
+                description: patch(i.description, |d| d),
+                labels: patch(i.labels, |l| l),
+                priority: patch(i.priority, |p| p),
+                priority_level: patch(i.priority_level, Into::into),
+                plan_id: patch(i.plan_id, |p| p),
+                plan_step_index: patch(i.plan_step_index, |p| p),
+                estimated_cost: patch(i.estimated_cost, |d| d.0),
+                timeout_seconds: patch(i.timeout_seconds, |t| t),
+            },
             retry_policy: patch(i.retry_policy, Into::into),
         }
     }

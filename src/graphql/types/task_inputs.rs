@@ -4,6 +4,7 @@ use super::enums::{JobTaskRole, PriorityLevel, SortDirection, TaskOrderField, Ta
 use super::job_inputs::patch;
 use crate::graphql::scalars::{DateTime, Decimal};
 use crate::services::tasks;
+use crate::services::update::SharedPatch;
 use async_graphql::{InputObject, MaybeUndefined};
 use uuid::Uuid;
 
@@ -76,17 +77,19 @@ pub struct UpdateTaskInput {
 impl From<UpdateTaskInput> for tasks::TaskPatch {
     fn from(i: UpdateTaskInput) -> Self {
         Self {
-            title: patch(i.title, |t| t),
+            shared: SharedPatch {
+                title: patch(i.title, |t| t),
+                description: patch(i.description, |d| d),
+                labels: patch(i.labels, |l| l),
+                priority: patch(i.priority, |p| p),
+                priority_level: patch(i.priority_level, Into::into),
+                plan_id: patch(i.plan_id, |p| p),
+                plan_step_index: patch(i.plan_step_index, |p| p),
+                estimated_cost: patch(i.estimated_cost, |d| d.0),
+                timeout_seconds: patch(i.timeout_seconds, |t| t),
+            },
             parent_id: patch(i.parent_id, |p| p),
-            description: patch(i.description, |d| d),
-            labels: patch(i.labels, |l| l),
-            priority: patch(i.priority, |p| p),
-            priority_level: patch(i.priority_level, Into::into),
             due_at: patch(i.due_at, |t| t.0),
-            plan_id: patch(i.plan_id, |p| p),
-            plan_step_index: patch(i.plan_step_index, |p| p),
-            estimated_cost: patch(i.estimated_cost, |d| d.0),
-            timeout_seconds: patch(i.timeout_seconds, |t| t),
         }
     }
 }

@@ -116,15 +116,7 @@ pub struct NewJob {
 /// updateJob's command: `Keep` leaves a field alone, `Clear` sets it to null.
 #[derive(Debug, Clone, Default)]
 pub struct JobPatch {
-    pub title: Patch<String>,
-    pub description: Patch<String>,
-    pub labels: Patch<Vec<String>>,
-    pub priority: Patch<i32>,
-    pub priority_level: Patch<PriorityLevel>,
-    pub plan_id: Patch<Uuid>,
-    pub plan_step_index: Patch<i32>,
-    pub estimated_cost: Patch<Decimal>,
-    pub timeout_seconds: Patch<i32>,
+    pub shared: crate::services::update::SharedPatch,
     pub retry_policy: Patch<RetryPolicyPatch>,
 }
 

@@ -62,18 +62,10 @@ pub struct NewTask {
 /// updateTask's command: `Keep` leaves a field alone, `Clear` sets it to null.
 #[derive(Debug, Clone, Default)]
 pub struct TaskPatch {
-    pub title: Patch<String>,
+    pub shared: crate::services::update::SharedPatch,
     /// `Set` moves the task under another parent; `Clear` makes it a root.
     pub parent_id: Patch<Uuid>,
-    pub description: Patch<String>,
-    pub labels: Patch<Vec<String>>,
-    pub priority: Patch<i32>,
-    pub priority_level: Patch<PriorityLevel>,
     pub due_at: Patch<DateTime<Utc>>,
-    pub plan_id: Patch<Uuid>,
-    pub plan_step_index: Patch<i32>,
-    pub estimated_cost: Patch<Decimal>,
-    pub timeout_seconds: Patch<i32>,
 }
 
 /// The scalar fields of a task as events store them (API names; times RFC 3339; money as text).

@@ -13,6 +13,7 @@ use crate::services::access::require;
 use crate::services::delegation::Delegation;
 use crate::services::events::EventDraft;
 use crate::services::links::{self, JobWatch};
+use crate::services::update::SharedFields;
 use crate::services::{Patch, jobs, tx, validate};
 use entity::status::{JobTaskRole, TaskStatus};
 use entity::task;
@@ -229,81 +230,21 @@ impl TaskService {
             _ => None,
         };
         let mut after = before.clone();
-        let not_null = |field: &str| {
-            ServiceError::bad_input(
-                format!("input.{field}"),
-                format!("`input.{field}` cannot be null"),
-            )
-        };
-        match &patch.title {
-            Patch::Keep => {}
-            Patch::Clear => return Err(not_null("title")),
-            Patch::Set(t) => {
-                after.title = validate::title("input.title", t)?;
-                after.search_title = after.title.to_lowercase();
-            }
-        }
-        match &patch.description {
-            Patch::Keep => {}
-            Patch::Clear => after.description = None,
-            Patch::Set(d) => {
-                after.description = validate::description("input.description", Some(d))?
-            }
-        }
-        let mut new_labels = None;
-        match &patch.labels {
-            Patch::Keep => {}
-            Patch::Clear => return Err(not_null("labels")),
-            Patch::Set(l) => {
-                let labels = validate::labels("input.labels", l)?;
-                after.labels = json!(labels);
-                new_labels = Some(labels);
-            }
-        }
-        let number = match &patch.priority {
-            Patch::Keep => None,
-            Patch::Clear => return Err(not_null("priority")),
-            Patch::Set(p) => Some(*p),
-        };
-        let level = match &patch.priority_level {
-            Patch::Keep => None,
-            Patch::Clear => return Err(not_null("priorityLevel")),
-            Patch::Set(l) => Some(*l),
-        };
-        if let Some(p) = validate::priority("input.", number, level)? {
-            after.priority = p;
-        }
+        let new_labels = patch.shared.apply(SharedFields {
+            title: &mut after.title,
+            search_title: &mut after.search_title,
+            description: &mut after.description,
+            labels: &mut after.labels,
+            priority: &mut after.priority,
+            plan_id: &mut after.plan_id,
+            plan_step_index: &mut after.plan_step_index,
+            estimated_cost: &mut after.estimated_cost,
+            timeout_seconds: &mut after.timeout_seconds,
+        })?;
         match &patch.due_at {
             Patch::Keep => {}
             Patch::Clear => after.due_at = None,
             Patch::Set(t) => after.due_at = Some(to_micros(*t)),
-        }
-        match &patch.plan_id {
-            Patch::Keep => {}
-            Patch::Clear => after.plan_id = None,
-            Patch::Set(p) => after.plan_id = Some(*p),
-        }
-        match &patch.plan_step_index {
-            Patch::Keep => {}
-            Patch::Clear => after.plan_step_index = None,
-            Patch::Set(i) => {
-                after.plan_step_index = Some(validate::step_index("input.planStepIndex", *i)?)
-            }
-        }
-        match &patch.estimated_cost {
-            Patch::Keep => {}
-            Patch::Clear => after.estimated_cost = None,
-            Patch::Set(c) => {
-                after.estimated_cost =
-                    Some(validate::non_negative_money("input.estimatedCost", *c)?.nanos())
-            }
-        }
-        match &patch.timeout_seconds {
-            Patch::Keep => {}
-            Patch::Clear => after.timeout_seconds = None,
-            Patch::Set(s) => {
-                after.timeout_seconds = Some(validate::timeout_seconds("input.timeoutSeconds", *s)?)
-            }
         }
         match &patch.parent_id {
             Patch::Keep => {}
