@@ -20,6 +20,7 @@ backend_tests!(
     blocked_filter_selects_ready_work,
     foreign_ids_are_not_found,
     review_regressions,
+    satisfied_and_blocked_for_every_job_status,
 );
 
 fn id(v: &Value) -> String {
@@ -975,4 +976,94 @@ async fn review_regressions(app: TestApp) {
         "{reason}"
     );
     assert!(!reason.contains(&chain[2]), "no chain of causes: {reason}");
+}
+
+/// Every predecessor status × every edge type, and successors waiting (PENDING, SCHEDULED) or
+/// started (RUNNING): `satisfied` per DESIGN.md §5, and `blocked` only while not started.
+/// Edges are added after the predecessor reached its status, so no cascade interferes.
+async fn satisfied_and_blocked_for_every_job_status(app: TestApp) {
+    let alice = app.actor("alice", &[Member]);
+    let recipes: &[(&str, &[&str])] = &[
+        ("PENDING", &[]),
+        (
+            "SCHEDULED",
+            &["scheduleJob(id: $id, schedule: {runAt: \"2099-01-01T00:00:00Z\"})"],
+        ),
+        ("RUNNING", &["startJob(id: $id)"]),
+        (
+            "CANCELLING",
+            &["startJob(id: $id)", "cancelJob(id: $id, reason: \"r\")"],
+        ),
+        ("SUCCEEDED", &["startJob(id: $id)", "completeJob(id: $id)"]),
+        (
+            "FAILED",
+            &[
+                "startJob(id: $id)",
+                "failJob(id: $id, error: \"e\", retryable: false)",
+            ],
+        ),
+        ("CANCELLED", &["cancelJob(id: $id, reason: \"r\")"]),
+        (
+            "TIMED_OUT",
+            &[
+                "startJob(id: $id)",
+                "failJob(id: $id, error: \"e\", retryable: false)",
+            ],
+        ),
+    ];
+    let q = "query($id: UUID!) { job(id: $id) { blocked dependencies { type satisfied } } }";
+    for (status, steps) in recipes {
+        let p = id(&app
+            .create_job(&alice, json!({"title": format!("p {status}")}))
+            .await);
+        for step in *steps {
+            TestApp::data(app.job_op(&alice, step, json!({"id": p})).await);
+        }
+        if *status == "TIMED_OUT" {
+            app.force_status(&p, "TIMED_OUT").await;
+        }
+        let started = !matches!(*status, "PENDING" | "SCHEDULED" | "CANCELLED");
+        let finished_ok = *status == "SUCCEEDED";
+        for (edge, satisfied) in [
+            ("FINISH_TO_START", finished_ok),
+            ("START_TO_START", started),
+            ("FINISH_TO_FINISH", finished_ok),
+        ] {
+            for successor in ["PENDING", "SCHEDULED", "RUNNING"] {
+                let s = id(&app
+                    .create_job(
+                        &alice,
+                        json!({"title": format!("s {status} {edge} {successor}")}),
+                    )
+                    .await);
+                match successor {
+                    "SCHEDULED" => {
+                        app.job_op(
+                            &alice,
+                            "scheduleJob(id: $id, schedule: {runAt: \"2099-01-01T00:00:00Z\"})",
+                            json!({"id": s}),
+                        )
+                        .await;
+                    }
+                    "RUNNING" => {
+                        app.job_op(&alice, "startJob(id: $id)", json!({"id": s}))
+                            .await;
+                    }
+                    _ => {}
+                }
+                app.ok(&alice, ADD_JOB_DEP, json!({"p": p, "s": s, "t": edge}))
+                    .await;
+                let read = app.ok(&alice, q, json!({"id": s})).await["job"].clone();
+                assert_eq!(
+                    read["dependencies"][0]["satisfied"], satisfied,
+                    "{status} {edge}"
+                );
+                let blocked = successor != "RUNNING" && edge != "FINISH_TO_FINISH" && !satisfied;
+                assert_eq!(
+                    read["blocked"], blocked,
+                    "predecessor {status}, {edge}, successor {successor}"
+                );
+            }
+        }
+    }
 }

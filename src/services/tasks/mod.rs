@@ -250,7 +250,7 @@ async fn ancestors(tx: &DatabaseTransaction, row: &task::Model) -> ServiceResult
     Ok(chain)
 }
 
-/// The descendants of a task by level: `levels[0]` are its children, `levels[1]` theirs, …
+/// The descendants of a task by level, locked: `levels[0]` are its children, `levels[1]` theirs, …
 async fn descendants(tx: &DatabaseTransaction, id: Uuid) -> ServiceResult<Vec<Vec<task::Model>>> {
     let mut levels: Vec<Vec<task::Model>> = Vec::new();
     let mut frontier = vec![id];
@@ -260,10 +260,14 @@ async fn descendants(tx: &DatabaseTransaction, id: Uuid) -> ServiceResult<Vec<Ve
                 "task {id} has a subtask loop"
             )));
         }
+        // Locked: every caller is a tree change about to write these rows (a recursive cancel
+        // or delete, a move), and a concurrent start of a subtask must finish first rather than
+        // turn the whole change into CONFLICT.
         let level = task::Entity::find()
             .filter(task::Column::ParentId.is_in(frontier.iter().copied()))
             .order_by_asc(task::Column::CreatedAt)
             .order_by_asc(task::Column::Id)
+            .lock_exclusive()
             .all(tx)
             .await?;
         frontier = level.iter().map(|t| t.id).collect();
