@@ -25,6 +25,29 @@ impl Delegation {
         })
     }
 
+    /// `chain` (a stored chain) with this hand-over appended.
+    pub fn appended_to(&self, chain: &Value) -> Value {
+        let mut entries = chain.as_array().cloned().unwrap_or_default();
+        entries.push(self.to_json());
+        Value::Array(entries)
+    }
+
+    /// The chain a record created with `assignee` starts with: one entry `{from: null, …}`,
+    /// or none without an assignee.
+    pub fn initial_chain(assignee: Option<&str>, by: &str, at: DateTime<Utc>) -> Value {
+        let first = assignee.map(|to| {
+            Delegation {
+                from: None,
+                to: to.to_string(),
+                by: by.to_string(),
+                reason: None,
+                at,
+            }
+            .to_json()
+        });
+        Value::Array(first.into_iter().collect())
+    }
+
     /// Reads a stored chain; entries that do not parse are skipped (the server writes them all).
     pub fn chain_from_json(chain: &Value) -> Vec<Self> {
         let str_of = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);

@@ -15,7 +15,7 @@ use crate::services::{Patch, tx, validate};
 use entity::job;
 use entity::status::JobStatus;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter};
-use serde_json::{Value, json};
+use serde_json::json;
 use uuid::Uuid;
 
 /// The `runAt` and `cron` a schedule gives (exactly one of its fields must be set).
@@ -105,19 +105,7 @@ impl JobService {
                 (JobStatus::Scheduled, run_at, cron)
             }
         };
-        let chain: Vec<Value> = assigned_agent
-            .iter()
-            .map(|to| {
-                Delegation {
-                    from: None,
-                    to: to.clone(),
-                    by: actor.id.clone(),
-                    reason: None,
-                    at: now,
-                }
-                .to_json()
-            })
-            .collect();
+        let chain = Delegation::initial_chain(assigned_agent.as_deref(), &actor.id, now);
 
         let row = job::Model {
             id: Uuid::now_v7(),
@@ -144,7 +132,7 @@ impl JobService {
             estimated_cost: estimated_cost.map(|m| m.nanos()),
             actual_cost: 0,
             assigned_agent,
-            delegation_chain: Value::Array(chain),
+            delegation_chain: chain,
             checkpoint_data: None,
             last_completed_step: None,
             timeout_seconds,
@@ -274,13 +262,7 @@ impl JobService {
             reason: reason.clone(),
             at: now,
         };
-        let mut chain = before
-            .delegation_chain
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        chain.push(entry.to_json());
-        after.delegation_chain = Value::Array(chain);
+        after.delegation_chain = entry.appended_to(&before.delegation_chain);
         after.assigned_agent = Some(to.clone());
         after.version += 1;
         after.updated_at = now_us;

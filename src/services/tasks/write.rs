@@ -18,7 +18,7 @@ use crate::services::{Patch, jobs, tx, validate};
 use entity::status::{JobTaskRole, TaskStatus};
 use entity::task;
 use sea_orm::{ActiveModelTrait, DatabaseTransaction, EntityTrait, IntoActiveModel};
-use serde_json::{Value, json};
+use serde_json::json;
 use uuid::Uuid;
 
 /// What a move under a new parent would do.
@@ -141,19 +141,7 @@ impl TaskService {
                 return Err(finished_parent(parent, "a subtask"));
             }
         }
-        let chain: Vec<Value> = assigned_agent
-            .iter()
-            .map(|to| {
-                Delegation {
-                    from: None,
-                    to: to.clone(),
-                    by: actor.id.clone(),
-                    reason: None,
-                    at: now,
-                }
-                .to_json()
-            })
-            .collect();
+        let chain = Delegation::initial_chain(assigned_agent.as_deref(), &actor.id, now);
         let row = task::Model {
             id: Uuid::now_v7(),
             tenant_id: actor.tenant.clone(),
@@ -173,7 +161,7 @@ impl TaskService {
             completed_at: None,
             cancel_reason: None,
             assigned_agent,
-            delegation_chain: Value::Array(chain),
+            delegation_chain: chain,
             execution_context: context,
             estimated_cost: estimated_cost.map(|m| m.nanos()),
             actual_cost: 0,
@@ -401,13 +389,7 @@ impl TaskService {
             reason: reason.clone(),
             at: now,
         };
-        let mut chain = before
-            .delegation_chain
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        chain.push(entry.to_json());
-        after.delegation_chain = Value::Array(chain);
+        after.delegation_chain = entry.appended_to(&before.delegation_chain);
         after.assigned_agent = Some(to.clone());
         after.version += 1;
         after.updated_at = now_us;
