@@ -108,3 +108,15 @@ pub async fn write(
     }
     Ok(stored)
 }
+
+/// Stores the events and commits: the last step of every write.
+pub(crate) async fn commit(
+    tx: DatabaseTransaction,
+    actor: &Actor,
+    at: Micros,
+    drafts: Vec<EventDraft>,
+) -> crate::error::ServiceResult<()> {
+    write(&tx, actor, at, drafts).await?;
+    tx.commit().await?;
+    Ok(())
+}

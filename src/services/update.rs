@@ -36,6 +36,17 @@ pub(crate) struct SharedFields<'a> {
     pub timeout_seconds: &'a mut Option<i32>,
 }
 
+/// CONFLICT when the caller expected another version than the record's `actual` one.
+pub(crate) fn check_version(actual: i32, expected: Option<i32>) -> ServiceResult<()> {
+    match expected {
+        Some(v) if v != actual => Err(ServiceError::VersionConflict {
+            expected: v,
+            actual,
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// BAD_USER_INPUT for an explicit null where the field cannot be null.
 pub(crate) fn not_null(field: &str) -> ServiceError {
     ServiceError::bad_input(

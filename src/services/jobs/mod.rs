@@ -17,10 +17,8 @@ pub use model::{
 pub use retry::{RetryPolicy, RetryPolicyPatch};
 
 use crate::auth::Actor;
-use crate::domain::time::Micros;
 use crate::error::{ServiceError, ServiceResult};
 use crate::services::access::{Owners, require};
-use crate::services::events::{self, EventDraft};
 use crate::services::{Limits, tx};
 use entity::status::JobRunStatus;
 use entity::{job, job_run};
@@ -218,17 +216,7 @@ async fn write_labels(
     Ok(())
 }
 
-/// Stores the events and commits: the last step of every write.
-pub(crate) async fn commit(
-    tx: DatabaseTransaction,
-    actor: &Actor,
-    at: Micros,
-    drafts: Vec<EventDraft>,
-) -> ServiceResult<()> {
-    events::write(&tx, actor, at, drafts).await?;
-    tx.commit().await?;
-    Ok(())
-}
+pub(crate) use crate::services::events::commit;
 
 /// The fencing check of DESIGN.md §3: a given `attempt` must be the job's current attempt, and
 /// that attempt's run must still be open.

@@ -10,7 +10,7 @@ use crate::error::{ServiceError, ServiceResult};
 use crate::services::access::require;
 use crate::services::dependencies::cascade::{self, Ending};
 use crate::services::events::EventDraft;
-use crate::services::update::{SharedFields, not_null};
+use crate::services::update::{SharedFields, check_version, not_null};
 use crate::services::{Patch, tx, validate};
 use entity::job;
 use entity::status::JobStatus;
@@ -192,7 +192,7 @@ impl JobService {
                 after.retry_max_backoff_seconds = policy.max_backoff_seconds;
             }
         }
-        check_version(&before, expected_version)?;
+        check_version(before.version, expected_version)?;
         if after == before {
             return Ok(Job { row: before });
         }
@@ -273,16 +273,5 @@ impl JobService {
             .with("reason", json!(reason));
         commit(tx, actor, now_us, vec![event]).await?;
         Ok(Job { row: after })
-    }
-}
-
-/// CONFLICT when the caller expected another version.
-pub(super) fn check_version(row: &job::Model, expected: Option<i32>) -> ServiceResult<()> {
-    match expected {
-        Some(v) if v != row.version => Err(ServiceError::VersionConflict {
-            expected: v,
-            actual: row.version,
-        }),
-        _ => Ok(()),
     }
 }

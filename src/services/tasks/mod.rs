@@ -12,10 +12,9 @@ pub use list::{TaskFilter, TaskOrder, TaskOrderField, TaskPage};
 pub use model::{NewTask, Task, TaskPatch};
 
 use crate::auth::Actor;
-use crate::domain::time::Micros;
 use crate::error::{ServiceError, ServiceResult};
 use crate::services::access::{Owners, require};
-use crate::services::events::{self, EventDraft};
+
 use crate::services::{Limits, tx};
 use entity::status::JobTaskRole;
 use entity::{job, job_task, task};
@@ -328,25 +327,4 @@ async fn write_labels(
     Ok(())
 }
 
-/// Stores the events and commits: the last step of every write.
-pub(crate) async fn commit(
-    tx: DatabaseTransaction,
-    actor: &Actor,
-    at: Micros,
-    drafts: Vec<EventDraft>,
-) -> ServiceResult<()> {
-    events::write(&tx, actor, at, drafts).await?;
-    tx.commit().await?;
-    Ok(())
-}
-
-/// CONFLICT when the caller expected another version.
-fn check_version(row: &task::Model, expected: Option<i32>) -> ServiceResult<()> {
-    match expected {
-        Some(v) if v != row.version => Err(ServiceError::VersionConflict {
-            expected: v,
-            actual: row.version,
-        }),
-        _ => Ok(()),
-    }
-}
+pub(crate) use crate::services::events::commit;

@@ -3,8 +3,8 @@
 use super::model::{NewTask, Task, TaskPatch, snapshot};
 use super::state::{TaskAction, is_open, transition};
 use super::{
-    MAX_DEPTH, TaskService, ancestors, check_version, commit, descendants, linked_jobs, lock,
-    owned, owners, permissions, save, write_labels,
+    MAX_DEPTH, TaskService, ancestors, commit, descendants, linked_jobs, lock, owned, owners,
+    permissions, save, write_labels,
 };
 use crate::auth::Actor;
 use crate::domain::time::{self, to_micros};
@@ -13,7 +13,7 @@ use crate::services::access::require;
 use crate::services::delegation::Delegation;
 use crate::services::events::EventDraft;
 use crate::services::links::{self, JobWatch};
-use crate::services::update::SharedFields;
+use crate::services::update::{SharedFields, check_version};
 use crate::services::{Patch, jobs, tx, validate};
 use entity::status::{JobTaskRole, TaskStatus};
 use entity::task;
@@ -243,7 +243,7 @@ impl TaskService {
             Some(parent) => Some(self.placement(&tx, &before, parent).await?),
             None => None,
         };
-        check_version(&before, expected_version)?;
+        check_version(before.version, expected_version)?;
         if let Some(parent) = &new_parent
             && is_open(before.status)
             && !is_open(parent.status)
