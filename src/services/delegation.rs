@@ -1,5 +1,7 @@
 //! Delegation chains: every hand-over of a job or task, as stored in its `delegation_chain`.
 
+use crate::error::{ServiceError, ServiceResult};
+use crate::services::validate;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
@@ -22,6 +24,34 @@ impl Delegation {
             "by": self.by,
             "reason": self.reason,
             "at": self.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        })
+    }
+
+    /// A checked hand-over, now, by `by` of a `what` currently assigned to `current`: the new
+    /// assignee (argument `field`) and the optional reason are validated, and handing a record
+    /// to its current assignee is BAD_USER_INPUT.
+    pub fn hand_over(
+        field: &str,
+        to: &str,
+        reason: Option<&str>,
+        current: Option<&str>,
+        by: &str,
+        what: &str,
+    ) -> ServiceResult<Self> {
+        let to = validate::actor_id(field, to)?;
+        let reason = validate::optional_reason("reason", reason)?;
+        if current == Some(to.as_str()) {
+            return Err(ServiceError::bad_input(
+                field,
+                format!("the {what} is already assigned to `{to}`"),
+            ));
+        }
+        Ok(Self {
+            from: current.map(str::to_string),
+            to,
+            by: by.to_string(),
+            reason,
+            at: crate::domain::time::now(),
         })
     }
 

@@ -243,34 +243,26 @@ impl JobService {
             permissions::can_delegate(actor, owners(&before), to.trim()),
             "delegate this job",
         )?;
-        let to = validate::actor_id("to", to)?;
-        let reason = validate::optional_reason("reason", reason)?;
-        if before.assigned_agent.as_deref() == Some(to.as_str()) {
-            return Err(ServiceError::bad_input(
-                "to",
-                format!("the job is already assigned to `{to}`"),
-            ));
-        }
+        let entry = Delegation::hand_over(
+            "to",
+            to,
+            reason,
+            before.assigned_agent.as_deref(),
+            &actor.id,
+            "job",
+        )?;
         transition(JobAction::Delegate, before.status)?;
-        let now = time::now();
-        let now_us = to_micros(now);
+        let now_us = to_micros(entry.at);
         let mut after = before.clone();
-        let entry = Delegation {
-            from: before.assigned_agent.clone(),
-            to: to.clone(),
-            by: actor.id.clone(),
-            reason: reason.clone(),
-            at: now,
-        };
         after.delegation_chain = entry.appended_to(&before.delegation_chain);
-        after.assigned_agent = Some(to.clone());
+        after.assigned_agent = Some(entry.to.clone());
         after.version += 1;
         after.updated_at = now_us;
         save(&tx, &before, &after).await?;
         let event = EventDraft::job("job.delegated", &after, snapshot(&after))
             .with("fromAssignee", json!(before.assigned_agent))
-            .with("toAssignee", json!(to))
-            .with("reason", json!(reason));
+            .with("toAssignee", json!(entry.to))
+            .with("reason", json!(entry.reason));
         commit(tx, actor, now_us, vec![event]).await?;
         Ok(Job { row: after })
     }

@@ -370,27 +370,19 @@ impl TaskService {
             assignee.trim(),
         );
         require(allowed, "assign this task")?;
-        let to = validate::actor_id("assignee", assignee)?;
-        let reason = validate::optional_reason("reason", reason)?;
-        if before.assigned_agent.as_deref() == Some(to.as_str()) {
-            return Err(ServiceError::bad_input(
-                "assignee",
-                format!("the task is already assigned to `{to}`"),
-            ));
-        }
+        let entry = Delegation::hand_over(
+            "assignee",
+            assignee,
+            reason,
+            before.assigned_agent.as_deref(),
+            &actor.id,
+            "task",
+        )?;
         transition(TaskAction::Assign, before.status)?;
-        let now = time::now();
-        let now_us = to_micros(now);
+        let now_us = to_micros(entry.at);
         let mut after = before.clone();
-        let entry = Delegation {
-            from: before.assigned_agent.clone(),
-            to: to.clone(),
-            by: actor.id.clone(),
-            reason: reason.clone(),
-            at: now,
-        };
         after.delegation_chain = entry.appended_to(&before.delegation_chain);
-        after.assigned_agent = Some(to.clone());
+        after.assigned_agent = Some(entry.to.clone());
         after.version += 1;
         after.updated_at = now_us;
         save(&tx, &before, &after).await?;
@@ -400,8 +392,8 @@ impl TaskService {
             .unwrap_or_default();
         let event = EventDraft::task("task.assigned", &after, snapshot(&after), links)
             .with("fromAssignee", json!(before.assigned_agent))
-            .with("toAssignee", json!(to))
-            .with("reason", json!(reason));
+            .with("toAssignee", json!(entry.to))
+            .with("reason", json!(entry.reason));
         commit(tx, actor, now_us, vec![event]).await?;
         Ok(Task { row: after })
     }
