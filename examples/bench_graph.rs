@@ -9,6 +9,7 @@
 //!         [--postgres-url postgres://user@host/db]   (or JOBGRAPH_BENCH_POSTGRES_URL)
 
 use jobgraph::auth::{Actor, Role};
+use jobgraph::domain::time::Clock;
 use jobgraph::graphql::{SchemaLimits, build_schema, context};
 use jobgraph::services::{Limits, Services};
 use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait};
@@ -170,7 +171,7 @@ impl Bench {
 async fn measure(backend: &str, url: &str, repeat: usize) {
     let db = jobgraph::db::connect(url, 8).await.expect("connect");
     jobgraph::db::migrate(&db).await.expect("migrate");
-    let services = Services::new(db.clone(), Limits::default());
+    let services = Services::new(db.clone(), Limits::default(), Clock::system());
     let schema = build_schema(services.clone(), SchemaLimits::default());
     let bench = Bench {
         services,

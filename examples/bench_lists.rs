@@ -12,6 +12,7 @@
 //! create databases; each run creates and drops its own.
 
 use jobgraph::auth::{Actor, Role};
+use jobgraph::domain::time::Clock;
 use jobgraph::graphql::{SchemaLimits, build_schema, context};
 use jobgraph::services::paging::{Ordering, Position, SortDirection};
 use jobgraph::services::{Limits, Services};
@@ -248,7 +249,7 @@ async fn measure(backend: &str, url: &str, size: usize, repeat: usize) {
     jobgraph::db::migrate(&db).await.expect("migrate");
     let seeded = seed(&db, TENANT, size, 0x9e37_79b9_7f4a_7c15).await;
     seed(&db, "noise", size / 10, 42).await;
-    let services = Services::new(db.clone(), Limits::default());
+    let services = Services::new(db.clone(), Limits::default(), Clock::system());
     let schema = build_schema(services.clone(), SchemaLimits::default());
     let bench = Bench {
         services,

@@ -108,12 +108,27 @@ pub struct Settings {
     /// Size of the database connection pool.
     #[arg(long, env = "JOBGRAPH_DB_MAX_CONNECTIONS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(2..=1000), global = true)]
     pub db_max_connections: u32,
+    /// How often the background loops tick, in milliseconds.
+    #[arg(long, env = "JOBGRAPH_SWEEP_INTERVAL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=3_600_000), global = true)]
+    pub sweep_interval_ms: u64,
+    /// How long events are kept, in seconds; 0 keeps them all.
+    #[arg(long, env = "JOBGRAPH_EVENT_RETENTION_SECONDS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=3_153_600_000), global = true)]
+    pub event_retention_seconds: u64,
     /// Log lines as text or JSON.
     #[arg(long, env = "JOBGRAPH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
 }
 
 impl Settings {
+    /// What the background loops run with.
+    pub fn loop_settings(&self) -> crate::loops::LoopSettings {
+        crate::loops::LoopSettings {
+            sweep_interval: std::time::Duration::from_millis(self.sweep_interval_ms),
+            event_retention: (self.event_retention_seconds > 0)
+                .then(|| std::time::Duration::from_secs(self.event_retention_seconds)),
+        }
+    }
+
     /// The database URL: the flag or `JOBGRAPH_DATABASE_URL`, else `DATABASE_URL`, else the
     /// SQLite file in the data directory.
     pub fn database_url(&self) -> Result<String, String> {
@@ -215,6 +230,24 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("--max-query-depth"), "{err}");
+        let loops = Cli::try_parse_from(["jobgraph", "--event-retention-seconds", "3600"])
+            .unwrap()
+            .settings
+            .loop_settings();
+        assert_eq!(
+            loops.event_retention,
+            Some(std::time::Duration::from_secs(3600))
+        );
+        assert_eq!(loops.sweep_interval, std::time::Duration::from_secs(1));
+        let keep = Cli::try_parse_from(["jobgraph"])
+            .unwrap()
+            .settings
+            .loop_settings();
+        assert_eq!(keep.event_retention, None);
+        let err = Cli::try_parse_from(["jobgraph", "--sweep-interval-ms", "0"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--sweep-interval-ms"), "{err}");
         let token = Cli::try_parse_from([
             "jobgraph", "token", "--tenant", "t", "--sub", "s", "--role", "agent", "--role",
             "VIEWER",

@@ -51,9 +51,12 @@ pub enum ServiceError {
     /// BUDGET_EXCEEDED: starting would overshoot a budget.
     #[error("{0}")]
     BudgetExceeded(String),
-    /// EVENTS_PRUNED: the cursor is below the pruning watermark.
-    #[error("{0}")]
-    EventsPruned(String),
+    /// EVENTS_PRUNED (`prunedThrough`): the cursor is below the pruning watermark, so events
+    /// after it may be gone.
+    #[error(
+        "events after {after} were pruned (everything up to {pruned_through} is gone): reload your data, then read or subscribe after `latestEventId`"
+    )]
+    EventsPruned { after: i64, pruned_through: i64 },
     /// TIMEOUT: the request ran past its deadline.
     #[error("{0}")]
     Timeout(String),
@@ -76,7 +79,7 @@ impl ServiceError {
             Self::CycleDetected { .. } => "CYCLE_DETECTED",
             Self::DependencyUnmet { .. } => "DEPENDENCY_UNMET",
             Self::BudgetExceeded(_) => "BUDGET_EXCEEDED",
-            Self::EventsPruned(_) => "EVENTS_PRUNED",
+            Self::EventsPruned { .. } => "EVENTS_PRUNED",
             Self::Timeout(_) => "TIMEOUT",
             Self::Internal(_) => "INTERNAL",
         }
@@ -104,6 +107,9 @@ impl ServiceError {
             ],
             Self::CycleDetected { cycle, .. } => vec![("cycle", json!(cycle))],
             Self::DependencyUnmet { unmet, .. } => vec![("unmet", json!(unmet))],
+            Self::EventsPruned { pruned_through, .. } => {
+                vec![("prunedThrough", json!(pruned_through.to_string()))]
+            }
             _ => Vec::new(),
         }
     }

@@ -8,8 +8,10 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod graphql;
 pub mod http;
+pub mod loops;
 pub mod services;
 
 use std::sync::Arc;
@@ -20,11 +22,13 @@ pub struct AppConfig {
     pub schema_limits: graphql::SchemaLimits,
     pub http_limits: http::HttpLimits,
     pub jwt_secret: Vec<u8>,
+    /// The clock the services and loops read (tests pass a manual one).
+    pub clock: domain::time::Clock,
 }
 
 /// The state of a running server over an open, migrated database.
 pub fn app_state(db: sea_orm::DatabaseConnection, config: &AppConfig) -> http::AppState {
-    let services = services::Services::new(db, config.limits.clone());
+    let services = services::Services::new(db, config.limits.clone(), config.clock.clone());
     http::AppState {
         schema: graphql::build_schema(services.clone(), config.schema_limits),
         services,

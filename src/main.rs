@@ -93,8 +93,11 @@ async fn serve(settings: &Settings) -> Result<(), String> {
             request_timeout: Duration::from_millis(settings.request_timeout_ms),
         },
         jwt_secret,
+        clock: jobgraph::domain::time::Clock::system(),
     };
-    let app = jobgraph::app(jobgraph::app_state(db, &config));
+    let state = jobgraph::app_state(db, &config);
+    let loops = jobgraph::loops::spawn(state.services.clone(), settings.loop_settings());
+    let app = jobgraph::app(state);
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .map_err(|e| format!("--listen {}: {e}", settings.listen))?;
@@ -103,6 +106,9 @@ async fn serve(settings: &Settings) -> Result<(), String> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| format!("server error: {e}"))?;
+    for handle in loops {
+        handle.abort();
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -10,6 +10,7 @@
 
 pub mod budget;
 pub mod event;
+pub mod event_watermark;
 pub mod job;
 pub mod job_dependency;
 pub mod job_label;

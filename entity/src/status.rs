@@ -78,6 +78,12 @@ impl TaskStatus {
             Self::Cancelled => "CANCELLED",
         }
     }
+
+    /// Parses the name `as_str` gives.
+    pub fn parse(name: &str) -> Option<Self> {
+        use sea_orm::Iterable;
+        Self::iter().find(|s| s.as_str() == name)
+    }
 }
 
 /// How one attempt of a job ended (or RUNNING while it is open).

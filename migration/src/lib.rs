@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261130_000001_create_tables;
 mod m20261130_000002_list_search_and_indexes;
 mod m20261130_000003_ready_work_indexes;
+mod m20261201_000001_event_retention;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000001_create_tables::Migration),
             Box::new(m20261130_000002_list_search_and_indexes::Migration),
             Box::new(m20261130_000003_ready_work_indexes::Migration),
+            Box::new(m20261201_000001_event_retention::Migration),
         ]
     }
 }

@@ -77,6 +77,23 @@ impl std::fmt::Display for Money {
     }
 }
 
+impl serde::Serialize for Money {
+    /// As its canonical text, the way the API and the stored snapshots spell it.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Money {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let value: Decimal = text
+            .parse()
+            .map_err(|_| serde::de::Error::custom(format!("`{text}` is not a decimal")))?;
+        Money::from_decimal(value).map_err(serde::de::Error::custom)
+    }
+}
+
 /// A sum of amounts, held in i128 so that adding many rows cannot overflow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct MoneySum(i128);
@@ -129,6 +146,15 @@ mod tests {
             m("999999999.999999999").unwrap().nanos(),
             999_999_999_999_999_999
         );
+    }
+
+    #[test]
+    fn serde_uses_the_canonical_text() {
+        let a = m("12.50").unwrap();
+        let json = serde_json::to_value(a).unwrap();
+        assert_eq!(json, serde_json::json!("12.5"));
+        assert_eq!(serde_json::from_value::<Money>(json).unwrap(), a);
+        assert!(serde_json::from_value::<Money>(serde_json::json!("twelve")).is_err());
     }
 
     #[test]

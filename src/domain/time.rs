@@ -1,13 +1,66 @@
-//! Time as the tables keep it: microseconds since the Unix epoch, UTC.
+//! Time as the tables keep it (microseconds since the Unix epoch, UTC), and the one clock the
+//! services and the background loops read it from.
 
 use chrono::{DateTime, SubsecRound, Utc};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 /// Microseconds since the epoch.
 pub type Micros = i64;
 
-/// Now, truncated to microseconds (what both backends store exactly).
-pub fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(6)
+/// The clock every service and loop asks for "now" (DESIGN.md §1). The server runs on the
+/// system clock; tests use a [`ManualClock`] and move time forward instead of sleeping, so that
+/// retention, leases, timeouts and token expiry are tested in no time and without flakiness.
+#[derive(Debug, Clone, Default)]
+pub struct Clock {
+    /// Microseconds added to the system time (only a manual clock has one).
+    offset: Option<Arc<AtomicI64>>,
+}
+
+impl Clock {
+    /// The system clock.
+    pub fn system() -> Self {
+        Self { offset: None }
+    }
+
+    /// Now, truncated to microseconds (what both backends store exactly).
+    pub fn now(&self) -> DateTime<Utc> {
+        let now = Utc::now().trunc_subsecs(6);
+        match &self.offset {
+            None => now,
+            Some(offset) => now + chrono::Duration::microseconds(offset.load(Ordering::SeqCst)),
+        }
+    }
+
+    /// Now, as stored.
+    pub fn now_micros(&self) -> Micros {
+        to_micros(self.now())
+    }
+}
+
+/// A clock a test moves: it runs with the system clock, plus however far it was moved.
+#[derive(Debug, Clone, Default)]
+pub struct ManualClock {
+    offset: Arc<AtomicI64>,
+}
+
+impl ManualClock {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The clock to hand to the services.
+    pub fn clock(&self) -> Clock {
+        Clock {
+            offset: Some(self.offset.clone()),
+        }
+    }
+
+    /// Moves the clock forward by `by` (never back: time read by the services stays monotonic).
+    pub fn advance(&self, by: std::time::Duration) {
+        let us = i64::try_from(by.as_micros()).unwrap_or(i64::MAX);
+        self.offset.fetch_add(us, Ordering::SeqCst);
+    }
 }
 
 /// A time as stored.
@@ -25,9 +78,66 @@ pub fn rfc3339(us: Micros) -> String {
     from_micros(us).to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
+/// Serde for a stored time as RFC 3339 text with microseconds (events, snapshots, chains).
+pub mod serde_rfc3339 {
+    use super::{Micros, rfc3339};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(us: &Micros, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&rfc3339(*us))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Micros, D::Error> {
+        let text = String::deserialize(d)?;
+        super::parse_rfc3339(&text)
+            .ok_or_else(|| serde::de::Error::custom(format!("`{text}` is not an RFC 3339 time")))
+    }
+}
+
+/// As [`serde_rfc3339`], for a time that may be absent.
+pub mod serde_rfc3339_opt {
+    use super::{Micros, rfc3339};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(us: &Option<Micros>, s: S) -> Result<S::Ok, S::Error> {
+        match us {
+            Some(us) => s.serialize_str(&rfc3339(*us)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Micros>, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            None => Ok(None),
+            Some(text) => super::parse_rfc3339(&text).map(Some).ok_or_else(|| {
+                serde::de::Error::custom(format!("`{text}` is not an RFC 3339 time"))
+            }),
+        }
+    }
+}
+
+/// Parses RFC 3339 text into a stored time (truncated to microseconds).
+pub fn parse_rfc3339(text: &str) -> Option<Micros> {
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| to_micros(t.with_timezone(&Utc)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_manual_clock_moves_forward_and_the_system_clock_does_not_move() {
+        let manual = ManualClock::new();
+        let clock = manual.clock();
+        let before = clock.now_micros();
+        manual.advance(std::time::Duration::from_secs(3600));
+        let after = clock.now_micros();
+        assert!(after - before >= 3_600_000_000, "{before} -> {after}");
+        let system = Clock::system().now_micros();
+        assert!(system < after - 3_000_000_000);
+    }
 
     #[test]
     fn micros_round_trip_and_truncate() {

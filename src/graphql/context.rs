@@ -5,8 +5,9 @@ use crate::auth::Actor;
 use crate::error::ServiceError;
 use crate::graphql::error::to_gql;
 use crate::graphql::loaders::{
-    JobBlockedLoader, JobEdgesLoader, JobLinksLoader, JobLoader, ProgressLoader, RunsLoader,
-    SubtasksLoader, TaskBlockedLoader, TaskEdgesLoader, TaskLinksLoader, TaskLoader,
+    JobBlockedLoader, JobEdgesLoader, JobEventsLoader, JobLinksLoader, JobLoader, ProgressLoader,
+    RunsLoader, SubtasksLoader, TaskBlockedLoader, TaskEdgesLoader, TaskEventsLoader,
+    TaskLinksLoader, TaskLoader,
 };
 use crate::services::Services;
 use async_graphql::dataloader::DataLoader;
@@ -64,5 +65,7 @@ pub fn for_actor_with_window(
         .data(loader!(TaskBlockedLoader))
         .data(loader!(JobEdgesLoader))
         .data(loader!(TaskEdgesLoader))
+        .data(loader!(JobEventsLoader))
+        .data(loader!(TaskEventsLoader))
         .data(actor)
 }

@@ -137,13 +137,13 @@ loader!(
 loader!(
     /// `Job.blocked`.
     JobBlockedLoader, Uuid => bool,
-    |this, keys| this.services.dependencies.jobs_blocked(&this.actor, keys)
+    |this, keys| this.services.dependencies.blocked_of(&this.actor, crate::services::dependencies::Kind::Job, keys)
 );
 
 loader!(
     /// `Task.blocked`.
     TaskBlockedLoader, Uuid => bool,
-    |this, keys| this.services.dependencies.tasks_blocked(&this.actor, keys)
+    |this, keys| this.services.dependencies.blocked_of(&this.actor, crate::services::dependencies::Kind::Task, keys)
 );
 
 /// Which edges of a record: into it (its dependencies) or out of it (its dependents).
@@ -186,4 +186,45 @@ loader!(
     /// `Task.dependencies` (incoming) and `Task.dependents`.
     TaskEdgesLoader, EdgeKey => Vec<crate::services::dependencies::Edge>,
     |this, keys| load_edges(&this.services, &this.actor, crate::services::dependencies::Kind::Task, keys)
+);
+
+/// Which events of which record: `Job.events` / `Task.events` with their checked paging
+/// arguments. Keys with the same arguments load together, in one statement.
+pub type RecordEventsKey = (Uuid, crate::services::events::EventPageArgs);
+
+async fn load_record_events(
+    services: &Services,
+    actor: &Actor,
+    column: crate::events::store::RecordColumn,
+    keys: &[RecordEventsKey],
+) -> crate::error::ServiceResult<
+    HashMap<RecordEventsKey, crate::services::paging::Page<crate::services::events::Event>>,
+> {
+    let mut groups: HashMap<crate::services::events::EventPageArgs, Vec<Uuid>> = HashMap::new();
+    for (id, args) in keys {
+        groups.entry(*args).or_default().push(*id);
+    }
+    let mut out = HashMap::new();
+    for (args, ids) in groups {
+        for (id, page) in services
+            .events
+            .of_records(actor, column, &ids, args)
+            .await?
+        {
+            out.insert((id, args), page);
+        }
+    }
+    Ok(out)
+}
+
+loader!(
+    /// `Job.events`.
+    JobEventsLoader, RecordEventsKey => crate::services::paging::Page<crate::services::events::Event>,
+    |this, keys| load_record_events(&this.services, &this.actor, crate::events::store::RecordColumn::Job, keys)
+);
+
+loader!(
+    /// `Task.events`.
+    TaskEventsLoader, RecordEventsKey => crate::services::paging::Page<crate::services::events::Event>,
+    |this, keys| load_record_events(&this.services, &this.actor, crate::events::store::RecordColumn::Task, keys)
 );

@@ -20,6 +20,7 @@ pub struct Query(
     resolvers::jobs::JobQuery,
     resolvers::tasks::TaskQuery,
     resolvers::budgets::BudgetQuery,
+    resolvers::events::EventQuery,
 );
 
 /// Every mutation.
@@ -50,9 +51,19 @@ impl Default for SchemaLimits {
     }
 }
 
+/// The schema's types. `DomainEvent` is returned by no field (the fields return the `Event`
+/// union), and the typed event filters serve the subscriptions: register them, so the SDL has
+/// them as the contract does.
+fn builder() -> async_graphql::SchemaBuilder<Query, Mutation, EmptySubscription> {
+    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+        .register_output_type::<types::event::DomainEvent>()
+        .register_input_type::<types::event_inputs::JobEventFilter>()
+        .register_input_type::<types::event_inputs::TaskEventFilter>()
+}
+
 /// The schema over `services`.
 pub fn build_schema(services: Services, limits: SchemaLimits) -> AppSchema {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+    builder()
         .data(services)
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
@@ -62,7 +73,5 @@ pub fn build_schema(services: Services, limits: SchemaLimits) -> AppSchema {
 
 /// The SDL of the schema (what `jobgraph schema` prints and `schema.graphql` holds).
 pub fn sdl() -> String {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-        .finish()
-        .sdl()
+    builder().finish().sdl()
 }

@@ -1,5 +1,6 @@
 //! The `Decimal` scalar (DESIGN.md §6). async-graphql's own parses numbers through f64, so it
 //! is not enabled: this one takes strings (and integer literals) and answers canonical strings.
+//! `BigInt`: a 64-bit integer as a JSON number (token totals).
 //! The `DateTime` scalar: RFC 3339 in, UTC with microseconds and `Z` out, so a value reads back
 //! exactly as it was stored. `UUID` and `JSON` are async-graphql's (uuid, serde_json).
 
@@ -38,6 +39,32 @@ impl ScalarType for Decimal {
 
     fn to_value(&self) -> Value {
         Value::String(self.0.normalize().to_string())
+    }
+}
+
+/// A 64-bit integer, as a JSON number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BigInt(pub i64);
+
+/// "A 64-bit integer as a JSON number (exact up to 2^53): token totals."
+#[Scalar(name = "BigInt")]
+impl ScalarType for BigInt {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        match &value {
+            Value::Number(n) => n
+                .as_i64()
+                .map(BigInt)
+                .ok_or_else(|| InputValueError::custom(format!("`{n}` is not a 64-bit integer"))),
+            _ => Err(InputValueError::expected_type(value)),
+        }
+    }
+
+    fn is_valid(value: &Value) -> bool {
+        matches!(value, Value::Number(_))
+    }
+
+    fn to_value(&self) -> Value {
+        Value::Number(self.0.into())
     }
 }
 

@@ -19,7 +19,9 @@ pub mod tasks;
 pub mod tx;
 pub mod update;
 pub mod validate;
+pub mod view;
 
+use crate::domain::time::Clock;
 use sea_orm::DatabaseConnection;
 
 /// A field of an update command: absent, explicitly null, or a new value.
@@ -61,20 +63,29 @@ pub struct Services {
     pub links: links::LinkService,
     pub dependencies: dependencies::DependencyService,
     pub budgets: budgets::BudgetService,
+    pub events: events::EventService,
+    clock: Clock,
     db: DatabaseConnection,
 }
 
 impl Services {
-    pub fn new(db: DatabaseConnection, limits: Limits) -> Self {
+    pub fn new(db: DatabaseConnection, limits: Limits, clock: Clock) -> Self {
         Self {
-            jobs: jobs::JobService::new(db.clone(), limits.clone()),
-            tasks: tasks::TaskService::new(db.clone(), limits.clone()),
-            execution: execution::ExecutionService::new(db.clone(), limits),
-            links: links::LinkService::new(db.clone()),
-            dependencies: dependencies::DependencyService::new(db.clone()),
-            budgets: budgets::BudgetService::new(db.clone()),
+            jobs: jobs::JobService::new(db.clone(), limits.clone(), clock.clone()),
+            tasks: tasks::TaskService::new(db.clone(), limits.clone(), clock.clone()),
+            execution: execution::ExecutionService::new(db.clone(), limits, clock.clone()),
+            links: links::LinkService::new(db.clone(), clock.clone()),
+            dependencies: dependencies::DependencyService::new(db.clone(), clock.clone()),
+            budgets: budgets::BudgetService::new(db.clone(), clock.clone()),
+            events: events::EventService::new(db.clone(), clock.clone()),
+            clock,
             db,
         }
+    }
+
+    /// The clock the services read.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// True when the database answers (for `/readyz`).

@@ -220,12 +220,49 @@ pub fn optional_reason(field: &str, raw: Option<&str>) -> ServiceResult<Option<S
     }
 }
 
+/// The most values a list argument may hold (DESIGN.md §9).
+pub const MAX_LIST_VALUES: usize = 100;
+
+/// A list argument of at most [`MAX_LIST_VALUES`] values, and not empty.
+pub fn list_len(field: &str, len: usize) -> ServiceResult<()> {
+    if len == 0 {
+        return Err(ServiceError::bad_input(
+            field,
+            format!("`{field}` must not be empty (leave it out to match everything)"),
+        ));
+    }
+    if len > MAX_LIST_VALUES {
+        return Err(ServiceError::bad_input(
+            field,
+            format!("`{field}` holds {len} values; at most {MAX_LIST_VALUES} are allowed"),
+        ));
+    }
+    Ok(())
+}
+
+/// The size of `value` as compact UTF-8 JSON, counted without building the text.
+pub fn compact_size(value: &Value) -> usize {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    match serde_json::to_writer(&mut counter, value) {
+        Ok(()) => counter.0,
+        Err(_) => usize::MAX,
+    }
+}
+
 /// A JSON value no larger than `max_bytes` as compact UTF-8.
 pub fn json_size(field: &str, value: &Value, max_bytes: usize) -> ServiceResult<()> {
     json_no_nul(field, value)?;
-    let size = serde_json::to_vec(value)
-        .map(|v| v.len())
-        .unwrap_or(usize::MAX);
+    let size = compact_size(value);
     if size > max_bytes {
         return Err(ServiceError::PayloadTooLarge {
             field: field.to_string(),

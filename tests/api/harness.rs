@@ -7,6 +7,7 @@
 //! `name::sqlite` and `name::postgres`; the latter says it was skipped when no server is given.
 
 use jobgraph::auth::{Actor, Role};
+use jobgraph::domain::time::ManualClock;
 use jobgraph::graphql::{SchemaLimits, context};
 use jobgraph::http::HttpLimits;
 use jobgraph::services::Limits;
@@ -87,11 +88,14 @@ pub struct TestApp {
     pub state: jobgraph::http::AppState,
     pub backend: Backend,
     pub tenant: String,
+    /// The server's clock: tests move it instead of sleeping.
+    pub clock: ManualClock,
     client: reqwest::Client,
 }
 
-fn config() -> AppConfig {
+fn config(clock: &ManualClock) -> AppConfig {
     AppConfig {
+        clock: clock.clock(),
         limits: Limits {
             max_json_bytes: TEST_MAX_JSON_BYTES,
         },
@@ -166,7 +170,8 @@ impl TestApp {
         jobgraph::db::migrate(&db)
             .await
             .expect("run the migrations");
-        let state = app_state(db.clone(), &config());
+        let clock = ManualClock::new();
+        let state = app_state(db.clone(), &config(&clock));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind an ephemeral port");
@@ -182,6 +187,7 @@ impl TestApp {
             state,
             backend,
             tenant: format!("tenant-{}", Uuid::now_v7().simple()),
+            clock,
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(60))
                 .build()

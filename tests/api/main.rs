@@ -9,6 +9,7 @@ mod budgets;
 mod cli;
 mod concurrency;
 mod errors;
+mod events;
 mod execution;
 mod graph;
 mod jobs;

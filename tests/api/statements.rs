@@ -5,6 +5,7 @@
 
 use crate::backend_tests;
 use crate::harness::{Member, TestApp};
+use jobgraph::domain::time::Clock;
 use jobgraph::graphql::{SchemaLimits, build_schema, context};
 use jobgraph::services::{Limits, Services};
 use serde_json::{Value, json};
@@ -50,7 +51,7 @@ pub async fn count_statements(
                     seen.lock().unwrap().push(info.statement.sql.clone());
                 });
             }
-            let services = Services::new(db.clone(), Limits::default());
+            let services = Services::new(db.clone(), Limits::default(), Clock::system());
             let schema = build_schema(services.clone(), SchemaLimits::default());
             let request = async_graphql::Request::new(query)
                 .variables(async_graphql::Variables::from_json(variables));

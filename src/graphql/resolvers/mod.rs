@@ -2,6 +2,7 @@
 //! method with the actor, and maps the error; nothing here touches the database.
 
 pub mod budgets;
+pub mod events;
 pub mod execution;
 pub mod graph;
 pub mod jobs;

@@ -117,3 +117,45 @@ pub enum DependencyType {
     /// The successor finishes after the predecessor finishes.
     FinishToFinish,
 }
+
+/// What happened to a job.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "crate::services::events::JobEventKind")]
+pub enum JobEventKind {
+    Created,
+    Updated,
+    Deleted,
+    StatusChanged,
+    Scheduled,
+    Started,
+    Succeeded,
+    Failed,
+    Cancelled,
+    CancelRequested,
+    TimedOut,
+    RetryScheduled,
+    Checkpointed,
+    Delegated,
+    CostRecorded,
+    Released,
+    UsageRecorded,
+    LimitExceeded,
+}
+
+/// What happened to a task.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "crate::services::events::TaskEventKind")]
+pub enum TaskEventKind {
+    Created,
+    Updated,
+    Deleted,
+    StatusChanged,
+    Assigned,
+    Completed,
+    Cancelled,
+    Started,
+    Reopened,
+    Checkpointed,
+    CostRecorded,
+    UsageRecorded,
+}

@@ -69,8 +69,8 @@ impl JobDependency {
         let p = job(ctx, self.0.predecessor_id).await?;
         Ok(rules::job_edge_satisfied(
             self.0.dependency_type,
-            p.0.row.status,
-            p.0.row.started_at,
+            p.0.status,
+            p.0.started_at,
         ))
     }
 }
@@ -96,8 +96,8 @@ impl TaskDependency {
         let p = task(ctx, self.0.predecessor_id).await?;
         Ok(rules::task_edge_satisfied(
             self.0.dependency_type,
-            p.0.row.status,
-            p.0.row.started_at,
+            p.0.status,
+            p.0.started_at,
         ))
     }
 }

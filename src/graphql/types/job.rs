@@ -2,17 +2,33 @@
 
 use super::enums::JobTaskRole;
 use super::enums::{JobRunStatus, JobStatus, PriorityLevel};
+use super::event::{self, EventConnection};
 use super::graph::{JobDependency, JobTaskLink, Progress};
 use crate::graphql::context::{actor, services};
 use crate::graphql::error::to_gql;
+use crate::graphql::loaders::JobEventsLoader;
 use crate::graphql::loaders::{
-    JobBlockedLoader, JobEdgesLoader, JobLinksLoader, ProgressLoader, RunsLoader,
+    JobBlockedLoader, JobEdgesLoader, JobLinksLoader, JobLoader, ProgressLoader, RunsLoader,
 };
 use crate::graphql::scalars::{DateTime, Decimal};
+use crate::services::events::read::page_args;
 use crate::services::jobs;
+use crate::services::paging::Page;
+use crate::services::view::Documents;
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Object, Result};
+use std::borrow::Cow;
 use uuid::Uuid;
+
+/// The job `id` as it is now (`None` once deleted): what a view built from an event's snapshot
+/// resolves its live fields from (DESIGN.md §7).
+async fn live_job(ctx: &Context<'_>, id: Uuid) -> Result<Option<jobs::Job>> {
+    ctx.data::<DataLoader<JobLoader>>()?.load_one(id).await
+}
+
+async fn live_documents(ctx: &Context<'_>, id: Uuid) -> Result<Option<Documents>> {
+    Ok(live_job(ctx, id).await?.and_then(|j| j.documents))
+}
 
 /// A unit of work that runs in attempts: scheduled, started or claimed, retried, cancelled.
 pub struct Job(pub jobs::Job);
@@ -20,27 +36,27 @@ pub struct Job(pub jobs::Job);
 #[Object(name = "Job")]
 impl Job {
     async fn id(&self) -> Uuid {
-        self.0.row.id
+        self.0.id
     }
     async fn tenant_id(&self) -> &str {
-        &self.0.row.tenant_id
+        &self.0.tenant_id
     }
     async fn title(&self) -> &str {
-        &self.0.row.title
+        &self.0.title
     }
     async fn description(&self) -> Option<&str> {
-        self.0.row.description.as_deref()
+        self.0.description.as_deref()
     }
     /// In the order given, without duplicates.
-    async fn labels(&self) -> Vec<String> {
-        self.0.labels()
+    async fn labels(&self) -> &[String] {
+        &self.0.labels
     }
     async fn status(&self) -> JobStatus {
-        self.0.row.status.into()
+        self.0.status.into()
     }
     /// 1..100; higher runs first.
     async fn priority(&self) -> i32 {
-        self.0.row.priority
+        self.0.priority
     }
     /// The highest level whose value is at most `priority` (BACKGROUND below 10).
     async fn priority_level(&self) -> PriorityLevel {
@@ -48,92 +64,114 @@ impl Job {
     }
     /// Starts at 1; every write to the job bumps it. Pass it as `expectedVersion`.
     async fn version(&self) -> i32 {
-        self.0.row.version
+        self.0.version
     }
     async fn created_by(&self) -> &str {
-        &self.0.row.created_by
+        &self.0.created_by
     }
     async fn created_at(&self) -> DateTime {
-        DateTime::from_micros(self.0.row.created_at)
+        DateTime::from_micros(self.0.created_at)
     }
     async fn updated_at(&self) -> DateTime {
-        DateTime::from_micros(self.0.row.updated_at)
+        DateTime::from_micros(self.0.updated_at)
     }
     /// When a SCHEDULED job becomes runnable.
     async fn run_at(&self) -> Option<DateTime> {
-        self.0.row.run_at.map(DateTime::from_micros)
+        self.0.run_at.map(DateTime::from_micros)
     }
     /// A 5-field cron expression (UTC), for recurring jobs.
     async fn cron(&self) -> Option<&str> {
-        self.0.row.cron.as_deref()
+        self.0.cron.as_deref()
     }
     /// The start of the current or last attempt.
     async fn started_at(&self) -> Option<DateTime> {
-        self.0.row.started_at.map(DateTime::from_micros)
+        self.0.started_at.map(DateTime::from_micros)
     }
     async fn finished_at(&self) -> Option<DateTime> {
-        self.0.row.finished_at.map(DateTime::from_micros)
+        self.0.finished_at.map(DateTime::from_micros)
     }
     /// The output completeJob recorded.
-    async fn result(&self) -> Option<&serde_json::Value> {
-        self.0.row.result.as_ref()
+    async fn result(&self, ctx: &Context<'_>) -> Result<Option<Cow<'_, serde_json::Value>>> {
+        if !self.0.result_elided {
+            return Ok(self.0.result.as_ref().map(Cow::Borrowed));
+        }
+        // A snapshot left out a result too large to store: the job's current one stands in.
+        Ok(live_job(ctx, self.0.id)
+            .await?
+            .and_then(|j| j.result.map(Cow::Owned)))
     }
     /// Why the job FAILED, TIMED_OUT or was CANCELLED by a failure.
     async fn error(&self) -> Option<&str> {
-        self.0.row.error.as_deref()
+        self.0.error.as_deref()
     }
     async fn cancel_reason(&self) -> Option<&str> {
-        self.0.row.cancel_reason.as_deref()
+        self.0.cancel_reason.as_deref()
     }
     /// Always a JSON object.
-    async fn execution_context(&self) -> &serde_json::Value {
-        &self.0.row.execution_context
+    async fn execution_context(&self, ctx: &Context<'_>) -> Result<Cow<'_, serde_json::Value>> {
+        Ok(match &self.0.documents {
+            Some(d) => Cow::Borrowed(&d.execution_context),
+            None => Cow::Owned(
+                live_documents(ctx, self.0.id)
+                    .await?
+                    .map_or_else(|| serde_json::json!({}), |d| d.execution_context),
+            ),
+        })
     }
     async fn estimated_cost(&self) -> Option<Decimal> {
-        self.0.estimated_cost().map(Decimal::from)
+        self.0.estimated_cost.map(Decimal::from)
     }
     /// The runs' costs plus costs recorded while no run was open.
     async fn actual_cost(&self) -> Decimal {
-        self.0.actual_cost().into()
+        self.0.actual_cost.into()
     }
     async fn assigned_agent(&self) -> Option<&str> {
-        self.0.row.assigned_agent.as_deref()
+        self.0.assigned_agent.as_deref()
     }
     /// Every hand-over, oldest first.
     async fn delegation_chain(&self) -> Vec<Delegation> {
         self.0
-            .delegation_chain()
-            .into_iter()
+            .delegation_chain
+            .iter()
+            .cloned()
             .map(Delegation)
             .collect()
     }
-    async fn checkpoint_data(&self) -> Option<&serde_json::Value> {
-        self.0.row.checkpoint_data.as_ref()
+    async fn checkpoint_data(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Option<Cow<'_, serde_json::Value>>> {
+        Ok(match &self.0.documents {
+            Some(d) => d.checkpoint_data.as_ref().map(Cow::Borrowed),
+            None => live_documents(ctx, self.0.id)
+                .await?
+                .and_then(|d| d.checkpoint_data.map(Cow::Owned)),
+        })
     }
     async fn last_completed_step(&self) -> Option<i32> {
-        self.0.row.last_completed_step
+        self.0.last_completed_step
     }
     async fn timeout_seconds(&self) -> Option<i32> {
-        self.0.row.timeout_seconds
+        self.0.timeout_seconds
     }
     async fn plan_id(&self) -> Option<Uuid> {
-        self.0.row.plan_id
+        self.0.plan_id
     }
     async fn plan_step_index(&self) -> Option<i32> {
-        self.0.row.plan_step_index
+        self.0.plan_step_index
     }
     async fn retry_policy(&self) -> RetryPolicy {
-        RetryPolicy(self.0.retry_policy())
+        RetryPolicy(self.0.retry_policy)
     }
     /// Attempts in the current series; pass it as `attempt` to fence stale workers.
     async fn attempt(&self) -> i32 {
-        self.0.row.attempt
+        self.0.attempt
     }
     async fn lease_expires_at(&self) -> Option<DateTime> {
-        self.0.row.lease_expires_at.map(DateTime::from_micros)
+        self.0.lease_expires_at.map(DateTime::from_micros)
     }
     async fn idempotency_key(&self) -> Option<&str> {
-        self.0.row.idempotency_key.as_deref()
+        self.0.idempotency_key.as_deref()
     }
     /// Tasks linked to this job, optionally only those of one role.
     async fn tasks(
@@ -142,7 +180,7 @@ impl Job {
         role: Option<JobTaskRole>,
     ) -> Result<Vec<JobTaskLink>> {
         let loader = ctx.data::<DataLoader<JobLinksLoader>>()?;
-        let links = loader.load_one(self.0.row.id).await?.unwrap_or_default();
+        let links = loader.load_one(self.0.id).await?.unwrap_or_default();
         let role = role.map(entity::status::JobTaskRole::from);
         Ok(links
             .into_iter()
@@ -154,7 +192,7 @@ impl Job {
     async fn dependencies(&self, ctx: &Context<'_>) -> Result<Vec<JobDependency>> {
         let loader = ctx.data::<DataLoader<JobEdgesLoader>>()?;
         let edges = loader
-            .load_one((self.0.row.id, true))
+            .load_one((self.0.id, true))
             .await?
             .unwrap_or_default();
         Ok(edges.into_iter().map(JobDependency).collect())
@@ -163,7 +201,7 @@ impl Job {
     async fn dependents(&self, ctx: &Context<'_>) -> Result<Vec<JobDependency>> {
         let loader = ctx.data::<DataLoader<JobEdgesLoader>>()?;
         let edges = loader
-            .load_one((self.0.row.id, false))
+            .load_one((self.0.id, false))
             .await?
             .unwrap_or_default();
         Ok(edges.into_iter().map(JobDependency).collect())
@@ -171,19 +209,35 @@ impl Job {
     /// True while it has not started and an unsatisfied FINISH_TO_START or START_TO_START dependency, or a PREREQUISITE task that is neither COMPLETED nor CANCELLED, keeps it from starting.
     async fn blocked(&self, ctx: &Context<'_>) -> Result<bool> {
         let loader = ctx.data::<DataLoader<JobBlockedLoader>>()?;
-        Ok(loader.load_one(self.0.row.id).await?.unwrap_or(false))
+        Ok(loader.load_one(self.0.id).await?.unwrap_or(false))
     }
     /// Progress of its PRIMARY tasks.
     async fn progress(&self, ctx: &Context<'_>) -> Result<Progress> {
         let loader = ctx.data::<DataLoader<ProgressLoader>>()?;
         Ok(Progress(
-            loader.load_one(self.0.row.id).await?.unwrap_or_default(),
+            loader.load_one(self.0.id).await?.unwrap_or_default(),
         ))
+    }
+    /// This job's stored events, oldest first.
+    async fn events(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, 1..200 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "An event id: only events after it (strictly).")] after: Option<String>,
+    ) -> Result<EventConnection> {
+        let args = page_args(first, after.as_deref()).map_err(to_gql)?;
+        let loader = ctx.data::<DataLoader<JobEventsLoader>>()?;
+        let page = loader.load_one((self.0.id, args)).await?.unwrap_or(Page {
+            items: Vec::new(),
+            has_next_page: false,
+            has_previous_page: args.after.is_some(),
+        });
+        Ok(event::connection(page))
     }
     /// Attempts, oldest first.
     async fn runs(&self, ctx: &Context<'_>) -> Result<Vec<JobRun>> {
         let loader = ctx.data::<DataLoader<RunsLoader>>()?;
-        let runs = loader.load_one(self.0.row.id).await?.unwrap_or_default();
+        let runs = loader.load_one(self.0.id).await?.unwrap_or_default();
         Ok(runs.into_iter().map(JobRun).collect())
     }
 }
@@ -248,7 +302,7 @@ impl Delegation {
         self.0.reason.as_deref()
     }
     async fn at(&self) -> DateTime {
-        self.0.at.into()
+        DateTime::from_micros(self.0.at)
     }
 }
 

@@ -3,6 +3,8 @@
 
 pub mod actor;
 pub mod enums;
+pub mod event;
+pub mod event_inputs;
 pub mod execution;
 pub mod graph;
 pub mod job;
@@ -11,3 +13,4 @@ pub mod plan;
 pub mod stats;
 pub mod task;
 pub mod task_inputs;
+pub mod usage;

@@ -2,18 +2,31 @@
 
 use super::enums::JobTaskRole;
 use super::enums::{PriorityLevel, TaskStatus};
+use super::event::{self, EventConnection};
 use super::graph::{JobTaskLink, TaskDependency};
 use super::job::Delegation;
 use crate::graphql::context::{actor, services};
 use crate::graphql::error::to_gql;
+use crate::graphql::loaders::TaskEventsLoader;
 use crate::graphql::loaders::{
     SubtasksLoader, TaskBlockedLoader, TaskEdgesLoader, TaskLinksLoader, TaskLoader,
 };
 use crate::graphql::scalars::{DateTime, Decimal};
+use crate::services::events::read::page_args;
+use crate::services::paging::Page;
 use crate::services::tasks;
+use crate::services::view::Documents;
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Object, Result};
+use std::borrow::Cow;
 use uuid::Uuid;
+
+/// The documents of task `id` as it is now (`None` once deleted), for a view built from an
+/// event's snapshot (DESIGN.md §7).
+async fn live_documents(ctx: &Context<'_>, id: Uuid) -> Result<Option<Documents>> {
+    let loader = ctx.data::<DataLoader<TaskLoader>>()?;
+    Ok(loader.load_one(id).await?.and_then(|t| t.documents))
+}
 
 /// A piece of work for a person or an agent; nests as subtasks.
 pub struct Task(pub tasks::Task);
@@ -21,27 +34,27 @@ pub struct Task(pub tasks::Task);
 #[Object(name = "Task")]
 impl Task {
     async fn id(&self) -> Uuid {
-        self.0.row.id
+        self.0.id
     }
     async fn tenant_id(&self) -> &str {
-        &self.0.row.tenant_id
+        &self.0.tenant_id
     }
     async fn title(&self) -> &str {
-        &self.0.row.title
+        &self.0.title
     }
     async fn description(&self) -> Option<&str> {
-        self.0.row.description.as_deref()
+        self.0.description.as_deref()
     }
     /// In the order given, without duplicates.
-    async fn labels(&self) -> Vec<String> {
-        self.0.labels()
+    async fn labels(&self) -> &[String] {
+        &self.0.labels
     }
     async fn status(&self) -> TaskStatus {
-        self.0.row.status.into()
+        self.0.status.into()
     }
     /// 1..100; higher first.
     async fn priority(&self) -> i32 {
-        self.0.row.priority
+        self.0.priority
     }
     /// The highest level whose value is at most `priority` (BACKGROUND below 10).
     async fn priority_level(&self) -> PriorityLevel {
@@ -49,69 +62,85 @@ impl Task {
     }
     /// Starts at 1; every write to the task bumps it. Pass it as `expectedVersion`.
     async fn version(&self) -> i32 {
-        self.0.row.version
+        self.0.version
     }
     async fn created_by(&self) -> &str {
-        &self.0.row.created_by
+        &self.0.created_by
     }
     async fn created_at(&self) -> DateTime {
-        DateTime::from_micros(self.0.row.created_at)
+        DateTime::from_micros(self.0.created_at)
     }
     async fn updated_at(&self) -> DateTime {
-        DateTime::from_micros(self.0.row.updated_at)
+        DateTime::from_micros(self.0.updated_at)
     }
     async fn due_at(&self) -> Option<DateTime> {
-        self.0.row.due_at.map(DateTime::from_micros)
+        self.0.due_at.map(DateTime::from_micros)
     }
     async fn started_at(&self) -> Option<DateTime> {
-        self.0.row.started_at.map(DateTime::from_micros)
+        self.0.started_at.map(DateTime::from_micros)
     }
     async fn completed_at(&self) -> Option<DateTime> {
-        self.0.row.completed_at.map(DateTime::from_micros)
+        self.0.completed_at.map(DateTime::from_micros)
     }
     async fn cancel_reason(&self) -> Option<&str> {
-        self.0.row.cancel_reason.as_deref()
+        self.0.cancel_reason.as_deref()
     }
     async fn assigned_agent(&self) -> Option<&str> {
-        self.0.row.assigned_agent.as_deref()
+        self.0.assigned_agent.as_deref()
     }
     /// Every hand-over, oldest first.
     async fn delegation_chain(&self) -> Vec<Delegation> {
         self.0
-            .delegation_chain()
-            .into_iter()
+            .delegation_chain
+            .iter()
+            .cloned()
             .map(Delegation)
             .collect()
     }
     /// Always a JSON object.
-    async fn execution_context(&self) -> &serde_json::Value {
-        &self.0.row.execution_context
+    async fn execution_context(&self, ctx: &Context<'_>) -> Result<Cow<'_, serde_json::Value>> {
+        Ok(match &self.0.documents {
+            Some(d) => Cow::Borrowed(&d.execution_context),
+            None => Cow::Owned(
+                live_documents(ctx, self.0.id)
+                    .await?
+                    .map_or_else(|| serde_json::json!({}), |d| d.execution_context),
+            ),
+        })
     }
     async fn estimated_cost(&self) -> Option<Decimal> {
-        self.0.estimated_cost().map(Decimal::from)
+        self.0.estimated_cost.map(Decimal::from)
     }
     async fn actual_cost(&self) -> Decimal {
-        self.0.actual_cost().into()
+        self.0.actual_cost.into()
     }
-    async fn checkpoint_data(&self) -> Option<&serde_json::Value> {
-        self.0.row.checkpoint_data.as_ref()
+    async fn checkpoint_data(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Option<Cow<'_, serde_json::Value>>> {
+        Ok(match &self.0.documents {
+            Some(d) => d.checkpoint_data.as_ref().map(Cow::Borrowed),
+            None => live_documents(ctx, self.0.id)
+                .await?
+                .and_then(|d| d.checkpoint_data.map(Cow::Owned)),
+        })
     }
     async fn last_completed_step(&self) -> Option<i32> {
-        self.0.row.last_completed_step
+        self.0.last_completed_step
     }
     /// A hint for agents; the server does not enforce it.
     async fn timeout_seconds(&self) -> Option<i32> {
-        self.0.row.timeout_seconds
+        self.0.timeout_seconds
     }
     async fn plan_id(&self) -> Option<Uuid> {
-        self.0.row.plan_id
+        self.0.plan_id
     }
     async fn plan_step_index(&self) -> Option<i32> {
-        self.0.row.plan_step_index
+        self.0.plan_step_index
     }
     /// The task this one is a subtask of.
     async fn parent(&self, ctx: &Context<'_>) -> Result<Option<Task>> {
-        let Some(parent_id) = self.0.row.parent_id else {
+        let Some(parent_id) = self.0.parent_id else {
             return Ok(None);
         };
         let loader = ctx.data::<DataLoader<TaskLoader>>()?;
@@ -120,7 +149,7 @@ impl Task {
     /// The jobs this task is linked to, optionally only through one role.
     async fn jobs(&self, ctx: &Context<'_>, role: Option<JobTaskRole>) -> Result<Vec<JobTaskLink>> {
         let loader = ctx.data::<DataLoader<TaskLinksLoader>>()?;
-        let links = loader.load_one(self.0.row.id).await?.unwrap_or_default();
+        let links = loader.load_one(self.0.id).await?.unwrap_or_default();
         let role = role.map(entity::status::JobTaskRole::from);
         Ok(links
             .into_iter()
@@ -132,7 +161,7 @@ impl Task {
     async fn dependencies(&self, ctx: &Context<'_>) -> Result<Vec<TaskDependency>> {
         let loader = ctx.data::<DataLoader<TaskEdgesLoader>>()?;
         let edges = loader
-            .load_one((self.0.row.id, true))
+            .load_one((self.0.id, true))
             .await?
             .unwrap_or_default();
         Ok(edges.into_iter().map(TaskDependency).collect())
@@ -141,7 +170,7 @@ impl Task {
     async fn dependents(&self, ctx: &Context<'_>) -> Result<Vec<TaskDependency>> {
         let loader = ctx.data::<DataLoader<TaskEdgesLoader>>()?;
         let edges = loader
-            .load_one((self.0.row.id, false))
+            .load_one((self.0.id, false))
             .await?
             .unwrap_or_default();
         Ok(edges.into_iter().map(TaskDependency).collect())
@@ -149,12 +178,28 @@ impl Task {
     /// True while it is OPEN and an unsatisfied FINISH_TO_START or START_TO_START dependency keeps it from starting.
     async fn blocked(&self, ctx: &Context<'_>) -> Result<bool> {
         let loader = ctx.data::<DataLoader<TaskBlockedLoader>>()?;
-        Ok(loader.load_one(self.0.row.id).await?.unwrap_or(false))
+        Ok(loader.load_one(self.0.id).await?.unwrap_or(false))
+    }
+    /// This task's stored events, oldest first.
+    async fn events(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, 1..200 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "An event id: only events after it (strictly).")] after: Option<String>,
+    ) -> Result<EventConnection> {
+        let args = page_args(first, after.as_deref()).map_err(to_gql)?;
+        let loader = ctx.data::<DataLoader<TaskEventsLoader>>()?;
+        let page = loader.load_one((self.0.id, args)).await?.unwrap_or(Page {
+            items: Vec::new(),
+            has_next_page: false,
+            has_previous_page: args.after.is_some(),
+        });
+        Ok(event::connection(page))
     }
     /// Direct subtasks, oldest first.
     async fn subtasks(&self, ctx: &Context<'_>) -> Result<Vec<Task>> {
         let loader = ctx.data::<DataLoader<SubtasksLoader>>()?;
-        let children = loader.load_one(self.0.row.id).await?.unwrap_or_default();
+        let children = loader.load_one(self.0.id).await?.unwrap_or_default();
         Ok(children.into_iter().map(Task).collect())
     }
 }

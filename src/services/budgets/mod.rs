@@ -10,7 +10,7 @@ pub mod permissions;
 
 use crate::auth::Actor;
 use crate::domain::money::{Money, MoneySum};
-use crate::domain::time::{self, to_micros};
+use crate::domain::time::Clock;
 use crate::error::{ServiceError, ServiceResult};
 use crate::services::access::require;
 use crate::services::jobs::Job;
@@ -151,11 +151,12 @@ pub(crate) async fn check_start(tx: &DatabaseTransaction, row: &job::Model) -> S
 #[derive(Clone)]
 pub struct BudgetService {
     db: DatabaseConnection,
+    clock: Clock,
 }
 
 impl BudgetService {
-    pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+    pub fn new(db: DatabaseConnection, clock: Clock) -> Self {
+        Self { db, clock }
     }
 
     /// setBudget: ADMIN only; `limit` >= 0. Creates or replaces the budget of the scope.
@@ -177,7 +178,7 @@ impl BudgetService {
             &format!("jobgraph.budget:{}:{}", actor.tenant, scope(plan_id)),
         )
         .await?;
-        let now = to_micros(time::now());
+        let now = self.clock.now_micros();
         let existing = budget::Entity::find()
             .filter(budget::Column::TenantId.eq(actor.tenant.as_str()))
             .filter(budget::Column::Scope.eq(scope(plan_id)))
@@ -270,8 +271,8 @@ impl BudgetService {
         let budget = self.get(actor, Some(id)).await?;
         Ok(Plan {
             id,
-            jobs: jobs.into_iter().map(|row| Job { row }).collect(),
-            tasks: tasks.into_iter().map(|row| Task { row }).collect(),
+            jobs: jobs.into_iter().map(Job::from).collect(),
+            tasks: tasks.into_iter().map(Task::from).collect(),
             progress,
             estimated_cost: estimated,
             actual_cost: actual,

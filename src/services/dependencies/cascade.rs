@@ -8,7 +8,7 @@
 //! Cascades run with the authority of the change that caused them: no permission is checked
 //! on the records they reach.
 
-use super::{Kind, edges};
+use super::{BlockedWatch, Kind, edges};
 use crate::domain::time::Micros;
 use crate::error::ServiceResult;
 use crate::services::events::EventDraft;
@@ -55,11 +55,14 @@ impl Ending {
 
 /// The events of every reaction to `cause` ending as `ending`, in order: cancelled successors
 /// (breadth first), then cancelled PRIMARY tasks.
-pub async fn job_ended(
+/// The tasks it cancels are added to `watch`, so that their successors' flips of `blocked` are
+/// reported with the change's.
+pub(crate) async fn job_ended(
     tx: &DatabaseTransaction,
     now: Micros,
     cause: &job::Model,
     ending: Ending,
+    watch: &mut BlockedWatch,
 ) -> ServiceResult<Vec<EventDraft>> {
     let mut events = Vec::new();
     let root = format!("job {} {}", cause.id, ending.phrase());
@@ -106,13 +109,10 @@ pub async fn job_ended(
             after.updated_at = now;
             jobs::save(tx, &before, &after).await?;
             events.push(
-                EventDraft::job("job.status_changed", &after, jobs::model::snapshot(&after))
+                EventDraft::job("job.status_changed", &after)
                     .status_change(before.status.as_str(), after.status.as_str()),
             );
-            events.push(
-                EventDraft::job("job.cancelled", &after, jobs::model::snapshot(&after))
-                    .with("reason", json!(reason)),
-            );
+            events.push(EventDraft::job("job.cancelled", &after).with("reason", json!(reason)));
             cancelled_jobs.push((
                 after.id,
                 format!("job {} was cancelled because {root}", after.id),
@@ -134,8 +134,9 @@ pub async fn job_ended(
         return Ok(events);
     }
     let rows: Vec<&task::Model> = doomed.iter().map(|(t, _)| t).collect();
-    let watch = JobWatch::before(tx, &rows).await?;
+    let job_watch = JobWatch::before(tx, &rows).await?;
     let ids: Vec<Uuid> = rows.iter().map(|t| t.id).collect();
+    watch.watch(tx, Kind::Task, &ids).await?;
     let mut links_now = tasks::linked_jobs(tx, &ids).await?;
     for (before, reason) in &doomed {
         let mut after = before.clone();
@@ -146,25 +147,13 @@ pub async fn job_ended(
         tasks::save(tx, before, &after).await?;
         let linked = links_now.remove(&after.id).unwrap_or_default();
         events.push(
-            EventDraft::task(
-                "task.status_changed",
-                &after,
-                tasks::model::snapshot(&after),
-                linked.clone(),
-            )
-            .status_change(before.status.as_str(), after.status.as_str()),
+            EventDraft::task("task.status_changed", &after, linked.clone())
+                .status_change(before.status.as_str(), after.status.as_str()),
         );
-        events.push(
-            EventDraft::task(
-                "task.cancelled",
-                &after,
-                tasks::model::snapshot(&after),
-                linked,
-            )
-            .with("reason", json!(reason)),
-        );
+        events
+            .push(EventDraft::task("task.cancelled", &after, linked).with("reason", json!(reason)));
     }
-    events.extend(watch.after(tx, |_| Some(TaskStatus::Cancelled)).await?);
+    events.extend(job_watch.after(tx, |_| Some(TaskStatus::Cancelled)).await?);
     Ok(events)
 }
 

@@ -5,9 +5,12 @@
 pub mod cascade;
 pub mod permissions;
 pub mod rules;
+mod watch;
+
+pub(crate) use watch::{BlockedWatch, blocked_among};
 
 use crate::auth::Actor;
-use crate::domain::time::{self, to_micros};
+use crate::domain::time::Clock;
 use crate::error::{ServiceError, ServiceResult};
 use crate::services::access::require;
 use crate::services::events::EventDraft;
@@ -20,7 +23,7 @@ use sea_orm::{
     Value as DbValue,
 };
 use serde_json::{Value, json};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use uuid::Uuid;
 
 /// Which graph an edge belongs to.
@@ -250,6 +253,7 @@ async fn path(
 #[derive(Clone)]
 pub struct DependencyService {
     db: DatabaseConnection,
+    clock: Clock,
 }
 
 /// What the successor's `*.updated` event needs: the locked rows of both ends.
@@ -260,8 +264,8 @@ enum Ends {
 }
 
 impl DependencyService {
-    pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+    pub fn new(db: DatabaseConnection, clock: Clock) -> Self {
+        Self { db, clock }
     }
 
     /// Locks both ends in the tenant (NOT_FOUND), checks the right on both (FORBIDDEN).
@@ -302,13 +306,13 @@ impl DependencyService {
     /// The `*.updated` event of the successor.
     async fn successor_updated(tx: &DatabaseTransaction, ends: &Ends) -> ServiceResult<EventDraft> {
         Ok(match ends {
-            Ends::Jobs(_, s) => EventDraft::job("job.updated", s, jobs::model::snapshot(s)),
+            Ends::Jobs(_, s) => EventDraft::job("job.updated", s),
             Ends::Tasks(s) => {
                 let links = tasks::linked_jobs(tx, &[s.id])
                     .await?
                     .remove(&s.id)
                     .unwrap_or_default();
-                EventDraft::task("task.updated", s, tasks::model::snapshot(s), links)
+                EventDraft::task("task.updated", s, links)
             }
         })
     }
@@ -353,7 +357,7 @@ impl DependencyService {
                 cycle: chain.iter().map(Uuid::to_string).collect(),
             });
         }
-        let now = to_micros(time::now());
+        let now = self.clock.now_micros();
         let existing = edges(&tx, kind, &actor.tenant, &[succ], true)
             .await?
             .into_iter()
@@ -465,7 +469,7 @@ impl DependencyService {
             return Ok(false);
         }
         let event = Self::successor_updated(&tx, &ends).await?;
-        crate::services::events::write(&tx, actor, to_micros(time::now()), vec![event]).await?;
+        crate::services::events::write(&tx, actor, self.clock.now_micros(), vec![event]).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -490,45 +494,14 @@ impl DependencyService {
         Ok(by_id)
     }
 
-    /// `blocked` of several jobs at once (one statement).
-    pub async fn jobs_blocked(
+    /// `blocked` of several records at once (one statement).
+    pub async fn blocked_of(
         &self,
         actor: &Actor,
+        kind: Kind,
         ids: &[Uuid],
     ) -> ServiceResult<HashMap<Uuid, bool>> {
-        let blocked: HashSet<Uuid> = job::Entity::find()
-            .select_only()
-            .column(job::Column::Id)
-            .filter(job::Column::TenantId.eq(actor.tenant.as_str()))
-            .filter(job::Column::Id.is_in(ids.iter().copied()))
-            .filter(sea_orm::sea_query::Expr::cust(rules::job_blocked_sql(true)))
-            .into_tuple::<Uuid>()
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .collect();
-        Ok(ids.iter().map(|id| (*id, blocked.contains(id))).collect())
-    }
-
-    /// `blocked` of several tasks at once (one statement).
-    pub async fn tasks_blocked(
-        &self,
-        actor: &Actor,
-        ids: &[Uuid],
-    ) -> ServiceResult<HashMap<Uuid, bool>> {
-        let blocked: HashSet<Uuid> = task::Entity::find()
-            .select_only()
-            .column(task::Column::Id)
-            .filter(task::Column::TenantId.eq(actor.tenant.as_str()))
-            .filter(task::Column::Id.is_in(ids.iter().copied()))
-            .filter(sea_orm::sea_query::Expr::cust(rules::task_blocked_sql(
-                true,
-            )))
-            .into_tuple::<Uuid>()
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .collect();
+        let blocked = blocked_among(&self.db, kind, &actor.tenant, ids).await?;
         Ok(ids.iter().map(|id| (*id, blocked.contains(id))).collect())
     }
 }

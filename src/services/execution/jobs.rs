@@ -5,11 +5,10 @@ use super::{
     patched_context, permissions,
 };
 use crate::auth::Actor;
-use crate::domain::time::{self, to_micros};
 use crate::error::ServiceResult;
 use crate::services::access::require;
 use crate::services::events::EventDraft;
-use crate::services::jobs::model::snapshot;
+
 use crate::services::jobs::{self, Job};
 use crate::services::tx;
 use entity::job;
@@ -55,17 +54,17 @@ impl ExecutionService {
             self.limits.max_json_bytes,
         )?;
         if context == before.execution_context {
-            return Ok(Job { row: before });
+            return Ok(Job::from(before));
         }
-        let now = to_micros(time::now());
+        let now = self.clock.now_micros();
         let mut after = before.clone();
         after.execution_context = context;
         after.version += 1;
         after.updated_at = now;
         jobs::save(&tx, &before, &after).await?;
-        let event = EventDraft::job("job.updated", &after, snapshot(&after));
+        let event = EventDraft::job("job.updated", &after);
         jobs::commit(tx, actor, now, vec![event]).await?;
-        Ok(Job { row: after })
+        Ok(Job::from(after))
     }
 
     /// saveCheckpoint: records the last completed step (never lower) and, when given, the
@@ -93,17 +92,17 @@ impl ExecutionService {
         if before.status.is_terminal() {
             return Err(finished("job", before.status.as_str()));
         }
-        let now = to_micros(time::now());
+        let now = self.clock.now_micros();
         let mut after = before.clone();
         after.last_completed_step = Some(checkpoint.step);
         after.checkpoint_data = data;
         after.version += 1;
         after.updated_at = now;
         jobs::save(&tx, &before, &after).await?;
-        let event = EventDraft::job("job.checkpointed", &after, snapshot(&after))
-            .with("step", json!(checkpoint.step));
+        let event =
+            EventDraft::job("job.checkpointed", &after).with("step", json!(checkpoint.step));
         jobs::commit(tx, actor, now, vec![event]).await?;
-        Ok(Job { row: after })
+        Ok(Job::from(after))
     }
 
     /// recordJobCost: adds `amount` to the open run's cost if a run is open, and always to the
@@ -123,7 +122,7 @@ impl ExecutionService {
         let total = add_cost(before.actual_cost, amount)?;
         let run = jobs::open_run(&tx, id).await?;
         jobs::fence(&before, run.as_ref(), attempt)?;
-        let now = to_micros(time::now());
+        let now = self.clock.now_micros();
         let mut after = before.clone();
         after.actual_cost = total;
         after.version += 1;
@@ -135,9 +134,9 @@ impl ExecutionService {
             active.cost = sea_orm::Set(cost);
             active.update(&tx).await?;
         }
-        let event = EventDraft::job("job.cost_recorded", &after, snapshot(&after))
-            .with("amount", json!(amount.to_string()));
+        let event =
+            EventDraft::job("job.cost_recorded", &after).with("amount", json!(amount.to_string()));
         jobs::commit(tx, actor, now, vec![event]).await?;
-        Ok(Job { row: after })
+        Ok(Job::from(after))
     }
 }

@@ -12,6 +12,7 @@ pub mod permissions;
 mod tasks;
 
 use crate::domain::money::Money;
+use crate::domain::time::Clock;
 use crate::error::{ServiceError, ServiceResult};
 use crate::services::{Limits, validate};
 use rust_decimal::Decimal;
@@ -24,11 +25,12 @@ use serde_json::Value;
 pub struct ExecutionService {
     db: DatabaseConnection,
     limits: Limits,
+    clock: Clock,
 }
 
 impl ExecutionService {
-    pub fn new(db: DatabaseConnection, limits: Limits) -> Self {
-        Self { db, limits }
+    pub fn new(db: DatabaseConnection, limits: Limits, clock: Clock) -> Self {
+        Self { db, limits, clock }
     }
 }
 

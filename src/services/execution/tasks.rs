@@ -6,11 +6,11 @@ use super::{
     patched_context, permissions,
 };
 use crate::auth::Actor;
-use crate::domain::time::{self, Micros, to_micros};
+use crate::domain::time::Micros;
 use crate::error::ServiceResult;
 use crate::services::access::require;
 use crate::services::events::EventDraft;
-use crate::services::tasks::model::snapshot;
+
 use crate::services::tasks::state::is_open;
 use crate::services::tasks::{self, Task};
 use crate::services::tx;
@@ -55,9 +55,9 @@ impl ExecutionService {
             self.limits.max_json_bytes,
         )?;
         if context == before.execution_context {
-            return Ok(Task { row: before });
+            return Ok(Task::from(before));
         }
-        let now = to_micros(time::now());
+        let now = self.clock.now_micros();
         let mut after = before.clone();
         after.execution_context = context;
         bump(&mut after, now);
@@ -84,7 +84,7 @@ impl ExecutionService {
         if !is_open(before.status) {
             return Err(finished("task", before.status.as_str()));
         }
-        let now = to_micros(time::now());
+        let now = self.clock.now_micros();
         let mut after = before.clone();
         after.last_completed_step = Some(checkpoint.step);
         after.checkpoint_data = data;
@@ -115,7 +115,7 @@ impl ExecutionService {
             .await?;
         let amount = amount(value)?;
         let total = add_cost(before.actual_cost, amount)?;
-        let now = to_micros(time::now());
+        let now = self.clock.now_micros();
         let mut after = before.clone();
         after.actual_cost = total;
         bump(&mut after, now);
@@ -154,10 +154,10 @@ async fn write(
         .await?
         .remove(&after.id)
         .unwrap_or_default();
-    let mut event = EventDraft::task(event_type, &after, snapshot(&after), links);
+    let mut event = EventDraft::task(event_type, &after, links);
     if let Some((key, value)) = detail {
         event = event.with(key, value);
     }
     tasks::commit(tx, actor, now, vec![event]).await?;
-    Ok(Task { row: after })
+    Ok(Task::from(after))
 }

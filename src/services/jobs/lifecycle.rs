@@ -1,15 +1,15 @@
 //! The job lifecycle: scheduleJob, startJob, completeJob, failJob, cancelJob, retryJob.
 //! Each checks in the order of DESIGN.md §2, then moves the job and its run in one transaction.
 
-use super::model::{CancelMode, Job, JobResult, ScheduleRequest, policy_of, snapshot};
+use super::model::{CancelMode, Job, JobResult, ScheduleRequest, policy_of};
 use super::state::{JobAction, transition};
 use super::write::resolve_schedule;
 use super::{JobService, commit, fence, open_run, owners, permissions, save};
 use crate::auth::Actor;
-use crate::domain::time::{self, Micros, rfc3339, to_micros};
+use crate::domain::time::{Micros, rfc3339, to_micros};
 use crate::error::{ServiceError, ServiceResult};
 use crate::services::access::require;
-use crate::services::dependencies::{self, cascade, cascade::Ending};
+use crate::services::dependencies::{self, BlockedWatch, cascade, cascade::Ending};
 use crate::services::events::EventDraft;
 use crate::services::{budgets, validate};
 use entity::job;
@@ -21,8 +21,18 @@ use uuid::Uuid;
 
 /// `job.status_changed` from `before` to `after`.
 fn status_changed(before: &job::Model, after: &job::Model) -> EventDraft {
-    EventDraft::job("job.status_changed", after, snapshot(after))
+    EventDraft::job("job.status_changed", after)
         .status_change(before.status.as_str(), after.status.as_str())
+}
+
+/// The `blocked` of the job's successors, before the job changes status.
+pub(super) async fn watch_successors(
+    tx: &DatabaseTransaction,
+    job: &job::Model,
+) -> ServiceResult<BlockedWatch> {
+    let mut watch = BlockedWatch::new(&job.tenant_id);
+    watch.watch(tx, dependencies::Kind::Job, &[job.id]).await?;
+    Ok(watch)
 }
 
 /// Clears what entering PENDING or SCHEDULED clears (DESIGN.md §3, fields over time).
@@ -72,7 +82,7 @@ impl JobService {
             permissions::can_modify(actor, owners(&before)),
             "schedule this job",
         )?;
-        let now = time::now();
+        let now = self.clock.now();
         let (run_at, cron) = resolve_schedule("schedule", &schedule, now)?;
         if cron.is_some() {
             // Edges to or from a cron job are refused; so is making a job with edges a cron job.
@@ -105,11 +115,10 @@ impl JobService {
             events.push(status_changed(&before, &after));
         }
         events.push(
-            EventDraft::job("job.scheduled", &after, snapshot(&after))
-                .with("runAt", json!(run_at.map(rfc3339))),
+            EventDraft::job("job.scheduled", &after).with("runAt", json!(run_at.map(rfc3339))),
         );
         commit(tx, actor, now_us, events).await?;
-        Ok(Job { row: after })
+        Ok(Job::from(after))
     }
 
     /// startJob: RUNNING now, whatever `runAt` says; opens a run with the caller as its agent.
@@ -122,7 +131,8 @@ impl JobService {
         let to = transition(JobAction::Start, before.status)?;
         dependencies::check_job(&tx, &before, true).await?;
         budgets::check_start(&tx, &before).await?;
-        let now = to_micros(time::now());
+        let watch = watch_successors(&tx, &before).await?;
+        let now = self.clock.now_micros();
         let mut after = before.clone();
         after.status = to;
         after.attempt += 1;
@@ -150,13 +160,13 @@ impl JobService {
         .into_active_model()
         .insert(&tx)
         .await?;
-        let events = vec![
+        let mut events = vec![
             status_changed(&before, &after),
-            EventDraft::job("job.started", &after, snapshot(&after))
-                .with("attempt", json!(after.attempt)),
+            EventDraft::job("job.started", &after).with("attempt", json!(after.attempt)),
         ];
+        events.extend(watch.after(&tx, &events).await?);
         commit(tx, actor, now, events).await?;
-        Ok(Job { row: after })
+        Ok(Job::from(after))
     }
 
     /// completeJob: SUCCEEDED from RUNNING or CANCELLING; the run closes with the result and,
@@ -184,7 +194,8 @@ impl JobService {
         fence(&before, run.as_ref(), attempt)?;
         let to = transition(JobAction::Complete, before.status)?;
         dependencies::check_job(&tx, &before, false).await?;
-        let now = to_micros(time::now());
+        let watch = watch_successors(&tx, &before).await?;
+        let now = self.clock.now_micros();
         let mut after = before.clone();
         if let Some(cost) = cost {
             // The closing run's cost becomes `cost`; the job's total moves by the difference.
@@ -218,13 +229,13 @@ impl JobService {
             cost.map(|c| c.nanos()),
         )
         .await?;
-        let events = vec![
+        let mut events = vec![
             status_changed(&before, &after),
-            EventDraft::job("job.succeeded", &after, snapshot(&after))
-                .with("result", json!(result.output)),
+            EventDraft::job("job.succeeded", &after).with("result", json!(result.output)),
         ];
+        events.extend(watch.after(&tx, &events).await?);
         commit(tx, actor, now, events).await?;
-        Ok(Job { row: after })
+        Ok(Job::from(after))
     }
 
     /// failJob: ends the attempt as failed. With attempts left (and `retryable`) the job is
@@ -246,7 +257,8 @@ impl JobService {
         let run = open_run(&tx, id).await?;
         fence(&before, run.as_ref(), attempt)?;
         let to = transition(JobAction::Fail, before.status)?;
-        let now = to_micros(time::now());
+        let mut watch = watch_successors(&tx, &before).await?;
+        let now = self.clock.now_micros();
         let mut after = before.clone();
         after.version += 1;
         after.updated_at = now;
@@ -262,7 +274,7 @@ impl JobService {
             after.run_at = Some(run_at);
             events.push(status_changed(&before, &after));
             events.push(
-                EventDraft::job("job.retry_scheduled", &after, snapshot(&after))
+                EventDraft::job("job.retry_scheduled", &after)
                     .with("error", json!(error))
                     .with("runAt", json!(rfc3339(run_at)))
                     .with("attempt", json!(failed_attempt)),
@@ -274,11 +286,11 @@ impl JobService {
             after.lease_expires_at = None;
             events.push(status_changed(&before, &after));
             events.push(if to == JobStatus::Cancelled {
-                EventDraft::job("job.cancelled", &after, snapshot(&after))
+                EventDraft::job("job.cancelled", &after)
                     .with("reason", json!(after.cancel_reason))
                     .with("error", json!(error))
             } else {
-                EventDraft::job("job.failed", &after, snapshot(&after))
+                EventDraft::job("job.failed", &after)
                     .with("error", json!(error))
                     .with("attempt", json!(failed_attempt))
             });
@@ -286,10 +298,11 @@ impl JobService {
         save(&tx, &before, &after).await?;
         close_run(&tx, run, JobRunStatus::Failed, now, Some(error), None, None).await?;
         if let Some(ending) = Ending::of(after.status) {
-            events.extend(cascade::job_ended(&tx, now, &after, ending).await?);
+            events.extend(cascade::job_ended(&tx, now, &after, ending, &mut watch).await?);
         }
+        events.extend(watch.after(&tx, &events).await?);
         commit(tx, actor, now, events).await?;
-        Ok(Job { row: after })
+        Ok(Job::from(after))
     }
 
     /// cancelJob: GRACEFUL asks a RUNNING job to stop (CANCELLING); HARD, or any mode on a job
@@ -312,7 +325,8 @@ impl JobService {
             CancelMode::Hard => JobAction::CancelHard,
         };
         let to = transition(action, before.status)?;
-        let now = to_micros(time::now());
+        let mut watch = watch_successors(&tx, &before).await?;
+        let now = self.clock.now_micros();
         let mut after = before.clone();
         after.status = to;
         after.cancel_reason = Some(reason.clone());
@@ -321,12 +335,11 @@ impl JobService {
         let run = open_run(&tx, id).await?;
         let event = if to == JobStatus::Cancelling {
             after.cancel_requested_at = Some(now);
-            EventDraft::job("job.cancel_requested", &after, snapshot(&after))
-                .with("reason", json!(reason))
+            EventDraft::job("job.cancel_requested", &after).with("reason", json!(reason))
         } else {
             after.finished_at = Some(now);
             after.lease_expires_at = None;
-            EventDraft::job("job.cancelled", &after, snapshot(&after)).with("reason", json!(reason))
+            EventDraft::job("job.cancelled", &after).with("reason", json!(reason))
         };
         save(&tx, &before, &after).await?;
         if to == JobStatus::Cancelled {
@@ -334,10 +347,11 @@ impl JobService {
         }
         let mut events = vec![status_changed(&before, &after), event];
         if let Some(ending) = Ending::of(after.status) {
-            events.extend(cascade::job_ended(&tx, now, &after, ending).await?);
+            events.extend(cascade::job_ended(&tx, now, &after, ending, &mut watch).await?);
         }
+        events.extend(watch.after(&tx, &events).await?);
         commit(tx, actor, now, events).await?;
-        Ok(Job { row: after })
+        Ok(Job::from(after))
     }
 
     /// retryJob: a FAILED, CANCELLED or TIMED_OUT job starts a new series, SCHEDULED now.
@@ -348,7 +362,7 @@ impl JobService {
             "retry this job",
         )?;
         let to = transition(JobAction::Retry, before.status)?;
-        let now = to_micros(time::now());
+        let now = self.clock.now_micros();
         let mut after = before.clone();
         after.status = to;
         after.run_at = Some(now);
@@ -362,10 +376,9 @@ impl JobService {
         save(&tx, &before, &after).await?;
         let events = vec![
             status_changed(&before, &after),
-            EventDraft::job("job.scheduled", &after, snapshot(&after))
-                .with("runAt", json!(rfc3339(now))),
+            EventDraft::job("job.scheduled", &after).with("runAt", json!(rfc3339(now))),
         ];
         commit(tx, actor, now, events).await?;
-        Ok(Job { row: after })
+        Ok(Job::from(after))
     }
 }

@@ -215,7 +215,7 @@ impl JobService {
                 |row| row.id,
             )
             .await?;
-        Ok(page.map(|row| Job { row }))
+        Ok(page.map(Job::from))
     }
 
     /// `totalCount` of a `jobs` filter (run only when the field is selected).

@@ -17,6 +17,7 @@ pub use model::{
 pub use retry::{RetryPolicy, RetryPolicyPatch};
 
 use crate::auth::Actor;
+use crate::domain::time::Clock;
 use crate::error::{ServiceError, ServiceResult};
 use crate::services::access::{Owners, require};
 use crate::services::{Limits, tx};
@@ -34,6 +35,7 @@ use uuid::Uuid;
 pub struct JobService {
     db: DatabaseConnection,
     limits: Limits,
+    clock: Clock,
 }
 
 /// The owners of a job row, for the permission policies.
@@ -45,14 +47,14 @@ pub(crate) fn owners(row: &job::Model) -> Owners<'_> {
 }
 
 impl JobService {
-    pub fn new(db: DatabaseConnection, limits: Limits) -> Self {
-        Self { db, limits }
+    pub fn new(db: DatabaseConnection, limits: Limits, clock: Clock) -> Self {
+        Self { db, limits, clock }
     }
 
     /// `job(id)`: the job, or `None` when it does not exist in the caller's tenant.
     pub async fn get(&self, actor: &Actor, id: Uuid) -> ServiceResult<Option<Job>> {
         require(permissions::can_read(actor), "read jobs")?;
-        Ok(find(&self.db, actor, id).await?.map(|row| Job { row }))
+        Ok(find(&self.db, actor, id).await?.map(Job::from))
     }
 
     /// Several jobs by id in one statement (for the DataLoader); foreign ids are left out.
@@ -63,7 +65,10 @@ impl JobService {
             .filter(job::Column::Id.is_in(ids.iter().copied()))
             .all(&self.db)
             .await?;
-        Ok(rows.into_iter().map(|row| (row.id, Job { row })).collect())
+        Ok(rows
+            .into_iter()
+            .map(|row| (row.id, Job::from(row)))
+            .collect())
     }
 
     /// `jobHistory(id)`: every run of the job, oldest first. NOT_FOUND for a foreign id.

@@ -3,43 +3,147 @@
 use super::retry::{RetryPolicy, RetryPolicyPatch};
 use crate::domain::money::Money;
 use crate::domain::priority::PriorityLevel;
-use crate::domain::time::{Micros, from_micros, rfc3339};
+use crate::domain::time::{Micros, from_micros, serde_rfc3339, serde_rfc3339_opt};
 use crate::services::Patch;
 pub use crate::services::delegation::Delegation;
+use crate::services::view::{self, Documents, by_name};
 use chrono::{DateTime, Utc};
 use entity::job;
 use entity::status::JobRunStatus;
+use entity::status::JobStatus;
 use rust_decimal::Decimal;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use uuid::Uuid;
 
-/// A job, read in the caller's tenant.
-#[derive(Debug, Clone)]
+/// A job as readers see it: its typed fields, from a live row or from an event's snapshot
+/// (DESIGN.md §1). Serialised, its scalar fields are the snapshot events store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Job {
-    pub row: job::Model,
+    pub id: Uuid,
+    pub tenant_id: String,
+    pub title: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub labels: Vec<String>,
+    #[serde(with = "by_name")]
+    pub status: JobStatus,
+    pub priority: i32,
+    pub version: i32,
+    pub created_by: String,
+    #[serde(with = "serde_rfc3339")]
+    pub created_at: Micros,
+    #[serde(with = "serde_rfc3339")]
+    pub updated_at: Micros,
+    #[serde(default, with = "serde_rfc3339_opt")]
+    pub run_at: Option<Micros>,
+    #[serde(default)]
+    pub cron: Option<String>,
+    #[serde(default, with = "serde_rfc3339_opt")]
+    pub started_at: Option<Micros>,
+    #[serde(default, with = "serde_rfc3339_opt")]
+    pub finished_at: Option<Micros>,
+    #[serde(default)]
+    pub result: Option<Value>,
+    /// Set in a snapshot whose `result` was too large to store: read the job's current one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub result_elided: bool,
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub cancel_reason: Option<String>,
+    #[serde(default)]
+    pub estimated_cost: Option<Money>,
+    pub actual_cost: Money,
+    #[serde(default)]
+    pub assigned_agent: Option<String>,
+    #[serde(default)]
+    pub delegation_chain: Vec<Delegation>,
+    #[serde(default)]
+    pub last_completed_step: Option<i32>,
+    #[serde(default)]
+    pub timeout_seconds: Option<i32>,
+    #[serde(default)]
+    pub plan_id: Option<Uuid>,
+    #[serde(default)]
+    pub plan_step_index: Option<i32>,
+    pub retry_policy: RetryPolicy,
+    pub attempt: i32,
+    #[serde(default, with = "serde_rfc3339_opt")]
+    pub lease_expires_at: Option<Micros>,
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+    /// The live row's JSON documents; `None` in a view built from a snapshot.
+    #[serde(skip)]
+    pub documents: Option<Documents>,
 }
 
 impl Job {
-    pub fn id(&self) -> Uuid {
-        self.row.id
+    /// The scalar fields of `row`, with `result` and `documents` as given.
+    fn scalars(row: &job::Model, result: Option<Value>, documents: Option<Documents>) -> Self {
+        Self {
+            id: row.id,
+            tenant_id: row.tenant_id.clone(),
+            title: row.title.clone(),
+            description: row.description.clone(),
+            labels: Vec::<String>::deserialize(&row.labels).unwrap_or_default(),
+            status: row.status,
+            priority: row.priority,
+            version: row.version,
+            created_by: row.created_by.clone(),
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            run_at: row.run_at,
+            cron: row.cron.clone(),
+            started_at: row.started_at,
+            finished_at: row.finished_at,
+            result_elided: result.is_none() && row.result.is_some(),
+            result,
+            error: row.error.clone(),
+            cancel_reason: row.cancel_reason.clone(),
+            estimated_cost: row.estimated_cost.map(Money::from_nanos),
+            actual_cost: Money::from_nanos(row.actual_cost),
+            assigned_agent: row.assigned_agent.clone(),
+            delegation_chain: Delegation::chain_from_json(&row.delegation_chain),
+            last_completed_step: row.last_completed_step,
+            timeout_seconds: row.timeout_seconds,
+            plan_id: row.plan_id,
+            plan_step_index: row.plan_step_index,
+            retry_policy: policy_of(row),
+            attempt: row.attempt,
+            lease_expires_at: row.lease_expires_at,
+            idempotency_key: row.idempotency_key.clone(),
+            documents,
+        }
     }
-    pub fn labels(&self) -> Vec<String> {
-        serde_json::from_value(self.row.labels.clone()).unwrap_or_default()
+
+    /// The snapshot an event stores of `row` (DESIGN.md §7: small event rows).
+    pub fn snapshot(row: &job::Model) -> Value {
+        let mut view = Self::scalars(row, view::storable(&row.result).cloned(), None);
+        view.delegation_chain = view::snapshot_chain(&view.delegation_chain);
+        serde_json::to_value(&view).unwrap_or(Value::Null)
     }
+
+    /// The view an event's snapshot describes (no documents: they resolve live).
+    pub fn from_snapshot(snapshot: &Value) -> Result<Self, serde_json::Error> {
+        Self::deserialize(snapshot)
+    }
+
     pub fn priority_level(&self) -> PriorityLevel {
-        PriorityLevel::of(self.row.priority)
+        PriorityLevel::of(self.priority)
     }
-    pub fn estimated_cost(&self) -> Option<Money> {
-        self.row.estimated_cost.map(Money::from_nanos)
-    }
-    pub fn actual_cost(&self) -> Money {
-        Money::from_nanos(self.row.actual_cost)
-    }
-    pub fn delegation_chain(&self) -> Vec<Delegation> {
-        Delegation::chain_from_json(&self.row.delegation_chain)
-    }
-    pub fn retry_policy(&self) -> RetryPolicy {
-        policy_of(&self.row)
+}
+
+impl From<job::Model> for Job {
+    fn from(mut row: job::Model) -> Self {
+        let result = row.result.take();
+        let documents = Documents {
+            execution_context: std::mem::take(&mut row.execution_context),
+            checkpoint_data: row.checkpoint_data.take(),
+        };
+        Self::scalars(&row, result, Some(documents))
     }
 }
 
@@ -132,47 +236,4 @@ pub struct JobResult {
 pub enum CancelMode {
     Graceful,
     Hard,
-}
-
-/// The scalar fields of a job as events store them (API names; times RFC 3339; money as text).
-pub fn snapshot(row: &job::Model) -> Value {
-    let t = |us: Option<Micros>| us.map(rfc3339);
-    let money = |n: Option<i64>| n.map(|n| Money::from_nanos(n).to_string());
-    json!({
-        "id": row.id,
-        "tenantId": row.tenant_id,
-        "title": row.title,
-        "description": row.description,
-        "labels": row.labels,
-        "status": row.status.as_str(),
-        "priority": row.priority,
-        "version": row.version,
-        "createdBy": row.created_by,
-        "createdAt": rfc3339(row.created_at),
-        "updatedAt": rfc3339(row.updated_at),
-        "runAt": t(row.run_at),
-        "cron": row.cron,
-        "startedAt": t(row.started_at),
-        "finishedAt": t(row.finished_at),
-        "result": row.result,
-        "error": row.error,
-        "cancelReason": row.cancel_reason,
-        "estimatedCost": money(row.estimated_cost),
-        "actualCost": Money::from_nanos(row.actual_cost).to_string(),
-        "assignedAgent": row.assigned_agent,
-        "delegationChain": row.delegation_chain,
-        "lastCompletedStep": row.last_completed_step,
-        "timeoutSeconds": row.timeout_seconds,
-        "planId": row.plan_id,
-        "planStepIndex": row.plan_step_index,
-        "retryPolicy": {
-            "maxAttempts": row.retry_max_attempts,
-            "initialBackoffSeconds": row.retry_initial_backoff_seconds,
-            "backoffMultiplier": row.retry_backoff_multiplier,
-            "maxBackoffSeconds": row.retry_max_backoff_seconds,
-        },
-        "attempt": row.attempt,
-        "leaseExpiresAt": t(row.lease_expires_at),
-        "idempotencyKey": row.idempotency_key,
-    })
 }

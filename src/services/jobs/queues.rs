@@ -100,7 +100,7 @@ impl JobService {
                     ready_at: row.run_at.unwrap_or(row.created_at),
                     id: row.id,
                 };
-                (encode(&pos), Job { row })
+                (encode(&pos), Job::from(row))
             })
             .collect();
         Ok(paging::Page {
@@ -137,7 +137,7 @@ impl JobService {
         let page = ordering
             .fetch(&self.db, base, args, |row| row.started_at, |row| row.id)
             .await?;
-        Ok(page.map(|row| Job { row }))
+        Ok(page.map(Job::from))
     }
 }
 

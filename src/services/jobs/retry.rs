@@ -3,7 +3,8 @@
 use crate::error::{ServiceError, ServiceResult};
 
 /// How a job retries after a failed attempt.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RetryPolicy {
     pub max_attempts: i32,
     pub initial_backoff_seconds: i32,

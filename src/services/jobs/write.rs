@@ -1,11 +1,11 @@
 //! createJob, updateJob, deleteJob and delegateJob.
 
-use super::model::{Delegation, Job, JobPatch, NewJob, ScheduleRequest, snapshot};
+use super::model::{Delegation, Job, JobPatch, NewJob, ScheduleRequest};
 use super::retry::RetryPolicy;
 use super::state::{JobAction, transition};
 use super::{JobService, commit, owners, permissions, save, write_labels};
 use crate::auth::Actor;
-use crate::domain::time::{self, to_micros};
+use crate::domain::time::to_micros;
 use crate::error::{ServiceError, ServiceResult};
 use crate::services::access::require;
 use crate::services::dependencies::cascade::{self, Ending};
@@ -60,11 +60,11 @@ impl JobService {
                 .one(&tx)
                 .await?;
             if let Some(row) = existing {
-                return Ok(Job { row });
+                return Ok(Job::from(row));
             }
         }
 
-        let now = time::now();
+        let now = self.clock.now();
         let now_us = to_micros(now);
         let title = validate::title("input.title", &input.title)?;
         let description = validate::description("input.description", input.description.as_deref())?;
@@ -105,7 +105,7 @@ impl JobService {
                 (JobStatus::Scheduled, run_at, cron)
             }
         };
-        let chain = Delegation::initial_chain(assigned_agent.as_deref(), &actor.id, now);
+        let chain = Delegation::initial_chain(assigned_agent.as_deref(), &actor.id, now_us);
 
         let row = job::Model {
             id: Uuid::now_v7(),
@@ -151,9 +151,9 @@ impl JobService {
         let active = row.clone().into_active_model().reset_all();
         active.insert(&tx).await?;
         write_labels(&tx, &row, &labels).await?;
-        let event = EventDraft::job("job.created", &row, snapshot(&row));
+        let event = EventDraft::job("job.created", &row);
         commit(tx, actor, now_us, vec![event]).await?;
-        Ok(Job { row })
+        Ok(Job::from(row))
     }
 
     /// updateJob: changes the given fields; a change of nothing returns the job untouched.
@@ -194,9 +194,9 @@ impl JobService {
         }
         check_version(before.version, expected_version)?;
         if after == before {
-            return Ok(Job { row: before });
+            return Ok(Job::from(before));
         }
-        let now = to_micros(time::now());
+        let now = self.clock.now_micros();
         after.version += 1;
         after.updated_at = now;
         save(&tx, &before, &after).await?;
@@ -205,9 +205,9 @@ impl JobService {
         {
             write_labels(&tx, &after, &labels).await?;
         }
-        let event = EventDraft::job("job.updated", &after, snapshot(&after));
+        let event = EventDraft::job("job.updated", &after);
         commit(tx, actor, now, vec![event]).await?;
-        Ok(Job { row: after })
+        Ok(Job::from(after))
     }
 
     /// deleteJob: removes the job with its runs, labels, links and edges. Returns its id.
@@ -218,14 +218,18 @@ impl JobService {
             "delete this job",
         )?;
         transition(JobAction::Delete, before.status)?;
-        let now = to_micros(time::now());
-        let mut events = vec![EventDraft::job("job.deleted", &before, snapshot(&before))];
+        let now = self.clock.now_micros();
+        let mut watch = super::lifecycle::watch_successors(&tx, &before).await?;
+        let mut events = vec![EventDraft::job("job.deleted", &before)];
         // Deleting an unfinished (not yet started) predecessor counts as cancelling it: the
         // reactions read its edges and links, so they run before the row (and those) go.
         if matches!(before.status, JobStatus::Pending | JobStatus::Scheduled) {
-            events.extend(cascade::job_ended(&tx, now, &before, Ending::Deleted).await?);
+            events
+                .extend(cascade::job_ended(&tx, now, &before, Ending::Deleted, &mut watch).await?);
         }
         job::Entity::delete_by_id(id).exec(&tx).await?;
+        // Its edges went with it: a successor that waited only on it may be ready now.
+        events.extend(watch.after(&tx, &events).await?);
         commit(tx, actor, now, events).await?;
         Ok(id)
     }
@@ -250,20 +254,21 @@ impl JobService {
             before.assigned_agent.as_deref(),
             &actor.id,
             "job",
+            self.clock.now_micros(),
         )?;
         transition(JobAction::Delegate, before.status)?;
-        let now_us = to_micros(entry.at);
+        let now_us = entry.at;
         let mut after = before.clone();
         after.delegation_chain = entry.appended_to(&before.delegation_chain);
         after.assigned_agent = Some(entry.to.clone());
         after.version += 1;
         after.updated_at = now_us;
         save(&tx, &before, &after).await?;
-        let event = EventDraft::job("job.delegated", &after, snapshot(&after))
+        let event = EventDraft::job("job.delegated", &after)
             .with("fromAssignee", json!(before.assigned_agent))
             .with("toAssignee", json!(entry.to))
             .with("reason", json!(entry.reason));
         commit(tx, actor, now_us, vec![event]).await?;
-        Ok(Job { row: after })
+        Ok(Job::from(after))
     }
 }

@@ -5,10 +5,11 @@
 pub mod permissions;
 
 use crate::auth::Actor;
-use crate::domain::time::{self, Micros, to_micros};
+use crate::domain::time::Clock;
+use crate::domain::time::Micros;
 use crate::error::ServiceResult;
 use crate::services::access::require;
-use crate::services::dependencies::rules;
+use crate::services::dependencies::{Kind, blocked_among};
 use crate::services::events::{self, EventDraft};
 use crate::services::{jobs, tasks, tx};
 use entity::status::{JobTaskRole, TaskStatus};
@@ -16,9 +17,9 @@ use entity::{job, job_task, task};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
+    IntoActiveModel, QueryFilter, QueryOrder,
 };
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use uuid::Uuid;
 
 /// A task's part in a job.
@@ -79,11 +80,12 @@ impl Progress {
 #[derive(Clone)]
 pub struct LinkService {
     db: DatabaseConnection,
+    clock: Clock,
 }
 
 impl LinkService {
-    pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+    pub fn new(db: DatabaseConnection, clock: Clock) -> Self {
+        Self { db, clock }
     }
 
     /// linkTask: links the task to the job with `role`, or changes the role of an existing link.
@@ -104,7 +106,7 @@ impl LinkService {
             tasks::owned(&tx, actor, &task).await?,
         );
         require(allowed, "link this task to this job")?;
-        let now = to_micros(time::now());
+        let now = self.clock.now_micros();
         let existing = job_task::Entity::find_by_id((job_id, task_id))
             .one(&tx)
             .await?;
@@ -129,7 +131,7 @@ impl LinkService {
                 }
             }
         };
-        let event = EventDraft::job("job.updated", &job, jobs::model::snapshot(&job));
+        let event = EventDraft::job("job.updated", &job);
         events::write(&tx, actor, now, vec![event]).await?;
         tx.commit().await?;
         Ok(link)
@@ -154,8 +156,8 @@ impl LinkService {
         if removed == 0 {
             return Ok(false);
         }
-        let event = EventDraft::job("job.updated", &job, jobs::model::snapshot(&job));
-        events::write(&tx, actor, to_micros(time::now()), vec![event]).await?;
+        let event = EventDraft::job("job.updated", &job);
+        events::write(&tx, actor, self.clock.now_micros(), vec![event]).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -270,6 +272,7 @@ pub(crate) async fn insert(
 /// `job.updated` per job whose progress (a PRIMARY task changed between open, completed and
 /// cancelled, or went away) or `blocked` (checked before and after) changed.
 pub(crate) struct JobWatch {
+    tenant: String,
     links: Vec<job_task::Model>,
     statuses: HashMap<Uuid, TaskStatus>,
     blocked_before: HashMap<Uuid, bool>,
@@ -283,22 +286,6 @@ fn class(status: Option<TaskStatus>) -> u8 {
         Some(TaskStatus::Completed) => 2,
         Some(TaskStatus::Cancelled) => 3,
     }
-}
-
-async fn blocked_jobs(tx: &DatabaseTransaction, ids: &[Uuid]) -> ServiceResult<HashSet<Uuid>> {
-    if ids.is_empty() {
-        return Ok(HashSet::new());
-    }
-    Ok(job::Entity::find()
-        .select_only()
-        .column(job::Column::Id)
-        .filter(job::Column::Id.is_in(ids.iter().copied()))
-        .filter(Expr::cust(rules::job_blocked_sql(true)))
-        .into_tuple::<Uuid>()
-        .all(tx)
-        .await?
-        .into_iter()
-        .collect())
 }
 
 impl JobWatch {
@@ -321,8 +308,13 @@ impl JobWatch {
             .filter(|l| l.role == JobTaskRole::Prerequisite)
             .map(|l| l.job_id)
             .collect();
-        let blocked = blocked_jobs(tx, &prerequisite_jobs).await?;
+        let tenant = tasks
+            .first()
+            .map(|t| t.tenant_id.clone())
+            .unwrap_or_default();
+        let blocked = blocked_among(tx, Kind::Job, &tenant, &prerequisite_jobs).await?;
         Ok(Self {
+            tenant,
             statuses: tasks.iter().map(|t| (t.id, t.status)).collect(),
             blocked_before: prerequisite_jobs
                 .iter()
@@ -346,7 +338,7 @@ impl JobWatch {
             }
         }
         let watched: Vec<Uuid> = self.blocked_before.keys().copied().collect();
-        let blocked_now = blocked_jobs(tx, &watched).await?;
+        let blocked_now = blocked_among(tx, Kind::Job, &self.tenant, &watched).await?;
         for (job_id, was) in &self.blocked_before {
             if *was != blocked_now.contains(job_id) {
                 affected.insert(*job_id);
@@ -362,7 +354,7 @@ impl JobWatch {
             .await?;
         Ok(rows
             .iter()
-            .map(|j| EventDraft::job("job.updated", j, jobs::model::snapshot(j)))
+            .map(|j| EventDraft::job("job.updated", j))
             .collect())
     }
 }

@@ -1,18 +1,18 @@
 //! The task lifecycle: startTask, completeTask, cancelTask, reopenTask.
 
-use super::model::{Task, snapshot};
+use super::model::Task;
 use super::state::{TaskAction, is_open, transition};
 use super::{TaskService, commit, descendants, linked_jobs, owned, permissions, save};
 use crate::auth::Actor;
-use crate::domain::time::{self, to_micros};
 use crate::error::{ServiceError, ServiceResult};
 use crate::services::access::require;
-use crate::services::dependencies;
+use crate::services::dependencies::{self, BlockedWatch};
 use crate::services::events::EventDraft;
 use crate::services::links::JobWatch;
 use crate::services::validate;
 use entity::status::TaskStatus;
 use entity::task;
+use sea_orm::DatabaseTransaction;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::json;
 use std::collections::HashMap;
@@ -20,8 +20,19 @@ use uuid::Uuid;
 
 /// `task.status_changed` from `before` to `after`.
 fn status_changed(before: &task::Model, after: &task::Model, links: Vec<Uuid>) -> EventDraft {
-    EventDraft::task("task.status_changed", after, snapshot(after), links)
+    EventDraft::task("task.status_changed", after, links)
         .status_change(before.status.as_str(), after.status.as_str())
+}
+
+/// The `blocked` of the successors of `ids`, before they change status.
+pub(super) async fn watch_successors(
+    tx: &DatabaseTransaction,
+    ids: &[Uuid],
+    tenant: &str,
+) -> ServiceResult<BlockedWatch> {
+    let mut watch = BlockedWatch::new(tenant);
+    watch.watch(tx, dependencies::Kind::Task, ids).await?;
+    Ok(watch)
 }
 
 impl TaskService {
@@ -35,7 +46,8 @@ impl TaskService {
         let to = transition(TaskAction::Start, before.status)?;
         dependencies::check_task(&tx, &before, true).await?;
         let watch = JobWatch::before(&tx, &[&before]).await?;
-        let now = to_micros(time::now());
+        let successors = watch_successors(&tx, &[before.id], &before.tenant_id).await?;
+        let now = self.clock.now_micros();
         let mut after = before.clone();
         after.status = to;
         after.started_at = Some(now);
@@ -48,11 +60,12 @@ impl TaskService {
             .unwrap_or_default();
         let mut events = vec![
             status_changed(&before, &after, links.clone()),
-            EventDraft::task("task.started", &after, snapshot(&after), links),
+            EventDraft::task("task.started", &after, links),
         ];
         events.extend(watch.after(&tx, |_| Some(after.status)).await?);
+        events.extend(successors.after(&tx, &events).await?);
         commit(tx, actor, now, events).await?;
-        Ok(Task { row: after })
+        Ok(Task::from(after))
     }
 
     /// completeTask: OPEN or IN_PROGRESS → COMPLETED, refused while a subtask is open. From
@@ -91,7 +104,8 @@ impl TaskService {
         }
         dependencies::check_task(&tx, &before, false).await?;
         let watch = JobWatch::before(&tx, &[&before]).await?;
-        let now = to_micros(time::now());
+        let successors = watch_successors(&tx, &[before.id], &before.tenant_id).await?;
+        let now = self.clock.now_micros();
         let mut after = before.clone();
         after.status = to;
         after.completed_at = Some(now);
@@ -108,11 +122,12 @@ impl TaskService {
             .unwrap_or_default();
         let mut events = vec![
             status_changed(&before, &after, links.clone()),
-            EventDraft::task("task.completed", &after, snapshot(&after), links),
+            EventDraft::task("task.completed", &after, links),
         ];
         events.extend(watch.after(&tx, |_| Some(after.status)).await?);
+        events.extend(successors.after(&tx, &events).await?);
         commit(tx, actor, now, events).await?;
-        Ok(Task { row: after })
+        Ok(Task::from(after))
     }
 
     /// cancelTask: OPEN or IN_PROGRESS → CANCELLED, and every open subtask below it too
@@ -125,7 +140,7 @@ impl TaskService {
         )?;
         let reason = validate::reason("reason", reason)?;
         let to = transition(TaskAction::Cancel, before.status)?;
-        let now = to_micros(time::now());
+        let now = self.clock.now_micros();
         let mut after = before.clone();
         after.status = to;
         after.cancel_reason = Some(reason.clone());
@@ -137,6 +152,8 @@ impl TaskService {
         let cascade: Vec<task::Model> = below.into_iter().filter(|t| is_open(t.status)).collect();
         let watched: Vec<&task::Model> = std::iter::once(&before).chain(cascade.iter()).collect();
         let watch = JobWatch::before(&tx, &watched).await?;
+        let ids: Vec<Uuid> = watched.iter().map(|t| t.id).collect();
+        let successors = watch_successors(&tx, &ids, &before.tenant_id).await?;
         save(&tx, &before, &after).await?;
         let mut ids: Vec<Uuid> = cascade.iter().map(|t| t.id).collect();
         ids.push(id);
@@ -144,8 +161,7 @@ impl TaskService {
         let own_links = links.remove(&id).unwrap_or_default();
         let mut events = vec![
             status_changed(&before, &after, own_links.clone()),
-            EventDraft::task("task.cancelled", &after, snapshot(&after), own_links)
-                .with("reason", json!(reason)),
+            EventDraft::task("task.cancelled", &after, own_links).with("reason", json!(reason)),
         ];
         let cascade_reason = format!("parent task {id} was cancelled: {reason}");
         for child in cascade {
@@ -158,18 +174,14 @@ impl TaskService {
             let child_links = links.remove(&child.id).unwrap_or_default();
             events.push(status_changed(&child, &cancelled, child_links.clone()));
             events.push(
-                EventDraft::task(
-                    "task.cancelled",
-                    &cancelled,
-                    snapshot(&cancelled),
-                    child_links,
-                )
-                .with("reason", json!(cascade_reason)),
+                EventDraft::task("task.cancelled", &cancelled, child_links)
+                    .with("reason", json!(cascade_reason)),
             );
         }
         events.extend(watch.after(&tx, |_| Some(after.status)).await?);
+        events.extend(successors.after(&tx, &events).await?);
         commit(tx, actor, now, events).await?;
-        Ok(Task { row: after })
+        Ok(Task::from(after))
     }
 
     /// reopenTask: COMPLETED or CANCELLED → OPEN (clears completedAt and cancelReason, keeps
@@ -182,6 +194,7 @@ impl TaskService {
         )?;
         let to = transition(TaskAction::Reopen, before.status)?;
         let watch = JobWatch::before(&tx, &[&before]).await?;
+        let successors = watch_successors(&tx, &[before.id], &before.tenant_id).await?;
         if let Some(parent_id) = before.parent_id {
             let parent = super::lock(&tx, actor, parent_id).await?;
             if parent.status == TaskStatus::Completed {
@@ -194,7 +207,7 @@ impl TaskService {
                 });
             }
         }
-        let now = to_micros(time::now());
+        let now = self.clock.now_micros();
         let mut after = before.clone();
         after.status = to;
         after.completed_at = None;
@@ -208,10 +221,11 @@ impl TaskService {
             .unwrap_or_default();
         let mut events = vec![
             status_changed(&before, &after, links.clone()),
-            EventDraft::task("task.reopened", &after, snapshot(&after), links),
+            EventDraft::task("task.reopened", &after, links),
         ];
         events.extend(watch.after(&tx, |_| Some(after.status)).await?);
+        events.extend(successors.after(&tx, &events).await?);
         commit(tx, actor, now, events).await?;
-        Ok(Task { row: after })
+        Ok(Task::from(after))
     }
 }

@@ -238,7 +238,7 @@ impl TaskService {
                 |row| row.id,
             )
             .await?;
-        Ok(page.map(|row| Task { row }))
+        Ok(page.map(Task::from))
     }
 
     /// `totalCount` of a `tasks` filter (run only when the field is selected).

@@ -12,6 +12,7 @@ pub use list::{TaskFilter, TaskOrder, TaskOrderField, TaskPage};
 pub use model::{NewTask, Task, TaskPatch};
 
 use crate::auth::Actor;
+use crate::domain::time::Clock;
 use crate::error::{ServiceError, ServiceResult};
 use crate::services::access::{Owners, require};
 
@@ -35,6 +36,7 @@ pub const MAX_DEPTH: usize = 32;
 pub struct TaskService {
     db: DatabaseConnection,
     limits: Limits,
+    clock: Clock,
 }
 
 pub(crate) fn owners(row: &task::Model) -> Owners<'_> {
@@ -45,14 +47,14 @@ pub(crate) fn owners(row: &task::Model) -> Owners<'_> {
 }
 
 impl TaskService {
-    pub fn new(db: DatabaseConnection, limits: Limits) -> Self {
-        Self { db, limits }
+    pub fn new(db: DatabaseConnection, limits: Limits, clock: Clock) -> Self {
+        Self { db, limits, clock }
     }
 
     /// `task(id)`: the task, or `None` when it does not exist in the caller's tenant.
     pub async fn get(&self, actor: &Actor, id: Uuid) -> ServiceResult<Option<Task>> {
         require(permissions::can_read(actor), "read tasks")?;
-        Ok(find(&self.db, actor, id).await?.map(|row| Task { row }))
+        Ok(find(&self.db, actor, id).await?.map(Task::from))
     }
 
     /// Several tasks by id in one statement (for the DataLoader); foreign ids are left out.
@@ -63,7 +65,10 @@ impl TaskService {
             .filter(task::Column::Id.is_in(ids.iter().copied()))
             .all(&self.db)
             .await?;
-        Ok(rows.into_iter().map(|row| (row.id, Task { row })).collect())
+        Ok(rows
+            .into_iter()
+            .map(|row| (row.id, Task::from(row)))
+            .collect())
     }
 
     /// The direct subtasks of several tasks in one statement, oldest first (for the DataLoader).
@@ -83,7 +88,7 @@ impl TaskService {
         let mut by_parent: HashMap<Uuid, Vec<Task>> = HashMap::new();
         for row in rows {
             if let Some(parent) = row.parent_id {
-                by_parent.entry(parent).or_default().push(Task { row });
+                by_parent.entry(parent).or_default().push(Task::from(row));
             }
         }
         Ok(by_parent)

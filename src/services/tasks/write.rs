@@ -1,13 +1,13 @@
 //! createTask, createSubtask, updateTask (with re-parenting), deleteTask and assignTask.
 
-use super::model::{NewTask, Task, TaskPatch, snapshot};
+use super::model::{NewTask, Task, TaskPatch};
 use super::state::{TaskAction, is_open, transition};
 use super::{
     MAX_DEPTH, TaskService, ancestors, commit, descendants, linked_jobs, lock, owned, owners,
     permissions, save, write_labels,
 };
 use crate::auth::Actor;
-use crate::domain::time::{self, to_micros};
+use crate::domain::time::to_micros;
 use crate::error::{ServiceError, ServiceResult};
 use crate::services::access::require;
 use crate::services::delegation::Delegation;
@@ -97,7 +97,7 @@ impl TaskService {
                 "`input.role` needs `input.jobId`",
             ));
         }
-        let now = time::now();
+        let now = self.clock.now();
         let now_us = to_micros(now);
         let title = validate::title("input.title", &input.title)?;
         let description = validate::description("input.description", input.description.as_deref())?;
@@ -141,7 +141,7 @@ impl TaskService {
                 return Err(finished_parent(parent, "a subtask"));
             }
         }
-        let chain = Delegation::initial_chain(assigned_agent.as_deref(), &actor.id, now);
+        let chain = Delegation::initial_chain(assigned_agent.as_deref(), &actor.id, now_us);
         let row = task::Model {
             id: Uuid::now_v7(),
             tenant_id: actor.tenant.clone(),
@@ -184,9 +184,9 @@ impl TaskService {
             linked.push(job.id);
         }
         // Only `task.created`, even with a link (DESIGN.md §7).
-        let event = EventDraft::task("task.created", &row, snapshot(&row), linked);
+        let event = EventDraft::task("task.created", &row, linked);
         commit(tx, actor, now_us, vec![event]).await?;
-        Ok(Task { row })
+        Ok(Task::from(row))
     }
 
     /// updateTask: changes the given fields; `parentId` re-parents (null detaches).
@@ -266,9 +266,9 @@ impl TaskService {
             });
         }
         if after == before {
-            return Ok(Task { row: before });
+            return Ok(Task::from(before));
         }
-        let now = to_micros(time::now());
+        let now = self.clock.now_micros();
         after.version += 1;
         after.updated_at = now;
         save(&tx, &before, &after).await?;
@@ -281,9 +281,9 @@ impl TaskService {
             .await?
             .remove(&id)
             .unwrap_or_default();
-        let event = EventDraft::task("task.updated", &after, snapshot(&after), links);
+        let event = EventDraft::task("task.updated", &after, links);
         commit(tx, actor, now, vec![event]).await?;
-        Ok(Task { row: after })
+        Ok(Task::from(after))
     }
 
     /// Where a move under `parent` would put `moved`: a cycle (the chain from the moved task
@@ -332,23 +332,19 @@ impl TaskService {
         let ids: Vec<Uuid> = doomed.iter().map(|t| t.id).collect();
         let mut links = linked_jobs(&tx, &ids).await?;
         let watch = JobWatch::before(&tx, &doomed).await?;
+        let successors = super::lifecycle::watch_successors(&tx, &ids, &actor.tenant).await?;
         let mut events: Vec<EventDraft> = doomed
             .iter()
-            .map(|t| {
-                EventDraft::task(
-                    "task.deleted",
-                    t,
-                    snapshot(t),
-                    links.remove(&t.id).unwrap_or_default(),
-                )
-            })
+            .map(|t| EventDraft::task("task.deleted", t, links.remove(&t.id).unwrap_or_default()))
             .collect();
         // Deepest first, so no row is removed while a child still points at it.
         for t in &doomed {
             task::Entity::delete_by_id(t.id).exec(&tx).await?;
         }
         events.extend(watch.after(&tx, |_| None).await?);
-        commit(tx, actor, to_micros(time::now()), events).await?;
+        // Their edges went with them: a successor that waited only on them may be ready now.
+        events.extend(successors.after(&tx, &events).await?);
+        commit(tx, actor, self.clock.now_micros(), events).await?;
         Ok(id)
     }
 
@@ -377,9 +373,10 @@ impl TaskService {
             before.assigned_agent.as_deref(),
             &actor.id,
             "task",
+            self.clock.now_micros(),
         )?;
         transition(TaskAction::Assign, before.status)?;
-        let now_us = to_micros(entry.at);
+        let now_us = entry.at;
         let mut after = before.clone();
         after.delegation_chain = entry.appended_to(&before.delegation_chain);
         after.assigned_agent = Some(entry.to.clone());
@@ -390,11 +387,11 @@ impl TaskService {
             .await?
             .remove(&id)
             .unwrap_or_default();
-        let event = EventDraft::task("task.assigned", &after, snapshot(&after), links)
+        let event = EventDraft::task("task.assigned", &after, links)
             .with("fromAssignee", json!(before.assigned_agent))
             .with("toAssignee", json!(entry.to))
             .with("reason", json!(entry.reason));
         commit(tx, actor, now_us, vec![event]).await?;
-        Ok(Task { row: after })
+        Ok(Task::from(after))
     }
 }

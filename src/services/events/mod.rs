@@ -1,10 +1,17 @@
-//! Writing lifecycle events (DESIGN.md §7) in the transaction of the change they describe.
+//! Lifecycle events (DESIGN.md §7): writing them in the transaction of the change they describe
+//! (here), the stored event as the API reads it (`model`), and reading them (`read`).
 //!
 //! Ids must become visible in commit order: once a reader has seen id N, no lower id may commit
 //! later. An auto-increment id alone breaks that on PostgreSQL (a transaction that drew id 10 can
 //! commit after one that drew 11), so the insert takes a per-tenant transaction lock first; the
 //! ids of one tenant are then drawn and committed one transaction at a time. Events are always
 //! written last in a transaction, so the lock is held only for the insert and the commit.
+
+pub mod model;
+pub mod read;
+
+pub use model::{Details, Event, EventHead, JobEventKind, Subject, TaskEventKind, UsageDetails};
+pub use read::{EventPageArgs, EventQuery, EventService, PruneReport};
 
 use crate::auth::Actor;
 use crate::domain::time::Micros;
@@ -29,7 +36,7 @@ pub struct EventDraft {
 
 impl EventDraft {
     /// An event about a job, with the job's snapshot.
-    pub fn job(event_type: &'static str, job: &entity::job::Model, snapshot: Value) -> Self {
+    pub fn job(event_type: &'static str, job: &entity::job::Model) -> Self {
         Self {
             event_type,
             job_id: Some(job.id),
@@ -38,7 +45,7 @@ impl EventDraft {
             assignee: job.assigned_agent.clone(),
             linked_job_ids: None,
             details: Map::new(),
-            snapshot,
+            snapshot: crate::services::jobs::Job::snapshot(job),
         }
     }
 
@@ -46,7 +53,6 @@ impl EventDraft {
     pub fn task(
         event_type: &'static str,
         task: &entity::task::Model,
-        snapshot: Value,
         linked_job_ids: Vec<Uuid>,
     ) -> Self {
         Self {
@@ -57,15 +63,25 @@ impl EventDraft {
             assignee: task.assigned_agent.clone(),
             linked_job_ids: Some(linked_job_ids),
             details: Map::new(),
-            snapshot,
+            snapshot: crate::services::tasks::Task::snapshot(task),
         }
     }
 
-    /// Adds one detail (camelCase key, as the API names it); `null`s are left out.
+    /// Adds one detail (camelCase key, as the API names it); `null`s are left out. A value too
+    /// large to store in an event row is left out too, marked `<key>Elided`, so that the
+    /// reader resolves the record's current value instead (DESIGN.md §7: small event rows).
     pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
-        let value = value.into();
-        if !value.is_null() {
-            self.details.insert(key.to_string(), value);
+        let value = Some(value.into()).filter(|v| !v.is_null());
+        match crate::services::view::storable(&value) {
+            Some(_) => {
+                self.details
+                    .insert(key.to_string(), value.unwrap_or(Value::Null));
+            }
+            None if value.is_some() => {
+                self.details
+                    .insert(format!("{key}Elided"), Value::Bool(true));
+            }
+            None => {}
         }
         self
     }
