@@ -171,7 +171,12 @@ impl Bench {
 async fn measure(backend: &str, url: &str, repeat: usize) {
     let db = jobgraph::db::connect(url, 8).await.expect("connect");
     jobgraph::db::migrate(&db).await.expect("migrate");
-    let services = Services::new(db.clone(), Limits::default(), Clock::system());
+    let services = Services::new(
+        db.clone(),
+        Limits::default(),
+        Clock::system(),
+        jobgraph::events::bus_for(&db, 1024),
+    );
     let schema = build_schema(services.clone(), SchemaLimits::default());
     let bench = Bench {
         services,

@@ -249,7 +249,12 @@ async fn measure(backend: &str, url: &str, size: usize, repeat: usize) {
     jobgraph::db::migrate(&db).await.expect("migrate");
     let seeded = seed(&db, TENANT, size, 0x9e37_79b9_7f4a_7c15).await;
     seed(&db, "noise", size / 10, 42).await;
-    let services = Services::new(db.clone(), Limits::default(), Clock::system());
+    let services = Services::new(
+        db.clone(),
+        Limits::default(),
+        Clock::system(),
+        jobgraph::events::bus_for(&db, 1024),
+    );
     let schema = build_schema(services.clone(), SchemaLimits::default());
     let bench = Bench {
         services,

@@ -114,6 +114,15 @@ pub struct Settings {
     /// How long events are kept, in seconds; 0 keeps them all.
     #[arg(long, env = "JOBGRAPH_EVENT_RETENTION_SECONDS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=3_153_600_000), global = true)]
     pub event_retention_seconds: u64,
+    /// Events a subscriber may fall behind before it is caught up from the table.
+    #[arg(long, env = "JOBGRAPH_SUBSCRIBER_BUFFER", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(16..=1_000_000), global = true)]
+    pub subscriber_buffer: u64,
+    /// How long one websocket write may take before the socket is closed, in milliseconds.
+    #[arg(long, env = "JOBGRAPH_SUBSCRIBER_WRITE_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(100..=600_000), global = true)]
+    pub subscriber_write_timeout_ms: u64,
+    /// Operations one websocket may run at once.
+    #[arg(long, env = "JOBGRAPH_MAX_SUBSCRIPTIONS_PER_SOCKET", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=10_000), global = true)]
+    pub max_subscriptions_per_socket: u64,
     /// Log lines as text or JSON.
     #[arg(long, env = "JOBGRAPH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,

@@ -57,6 +57,12 @@ pub enum ServiceError {
         "events after {after} were pruned (everything up to {pruned_through} is gone): reload your data, then read or subscribe after `latestEventId`"
     )]
     EventsPruned { after: i64, pruned_through: i64 },
+    /// SUBSCRIBER_LAGGING (`resumeAfter`): a subscriber fell too far behind and its
+    /// subscription ended; resuming after the id it was last sent loses nothing.
+    #[error(
+        "this subscription fell too far behind the events and ended: subscribe again with after: \"{resume_after}\" to continue without a gap"
+    )]
+    SubscriberLagging { resume_after: i64 },
     /// TIMEOUT: the request ran past its deadline.
     #[error("{0}")]
     Timeout(String),
@@ -80,6 +86,7 @@ impl ServiceError {
             Self::DependencyUnmet { .. } => "DEPENDENCY_UNMET",
             Self::BudgetExceeded(_) => "BUDGET_EXCEEDED",
             Self::EventsPruned { .. } => "EVENTS_PRUNED",
+            Self::SubscriberLagging { .. } => "SUBSCRIBER_LAGGING",
             Self::Timeout(_) => "TIMEOUT",
             Self::Internal(_) => "INTERNAL",
         }
@@ -109,6 +116,9 @@ impl ServiceError {
             Self::DependencyUnmet { unmet, .. } => vec![("unmet", json!(unmet))],
             Self::EventsPruned { pruned_through, .. } => {
                 vec![("prunedThrough", json!(pruned_through.to_string()))]
+            }
+            Self::SubscriberLagging { resume_after } => {
+                vec![("resumeAfter", json!(resume_after.to_string()))]
             }
             _ => Vec::new(),
         }

@@ -24,16 +24,24 @@ pub struct AppConfig {
     pub jwt_secret: Vec<u8>,
     /// The clock the services and loops read (tests pass a manual one).
     pub clock: domain::time::Clock,
+    pub ws_limits: http::ws::WsLimits,
+    /// Events of room per subscriber before it is caught up from the table.
+    pub subscriber_buffer: usize,
 }
 
-/// The state of a running server over an open, migrated database.
+/// The state of a running server over an open, migrated database (starting its event bus:
+/// on PostgreSQL, the LISTEN connection).
 pub fn app_state(db: sea_orm::DatabaseConnection, config: &AppConfig) -> http::AppState {
-    let services = services::Services::new(db, config.limits.clone(), config.clock.clone());
+    let bus = events::bus_for(&db, config.subscriber_buffer);
+    let services = services::Services::new(db, config.limits.clone(), config.clock.clone(), bus);
     http::AppState {
         schema: graphql::build_schema(services.clone(), config.schema_limits),
         services,
-        keys: Arc::new(auth::TokenKeys::new(&config.jwt_secret)),
+        keys: Arc::new(auth::TokenKeys::new(&config.jwt_secret).with_clock(config.clock.clone())),
         limits: config.http_limits,
+        ws: config.ws_limits,
+        groups: Arc::default(),
+        shutdown: tokio_util::sync::CancellationToken::new(),
     }
 }
 

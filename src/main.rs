@@ -94,16 +94,29 @@ async fn serve(settings: &Settings) -> Result<(), String> {
         },
         jwt_secret,
         clock: jobgraph::domain::time::Clock::system(),
+        ws_limits: http::ws::WsLimits {
+            max_subscriptions: settings.max_subscriptions_per_socket as usize,
+            write_timeout: Duration::from_millis(settings.subscriber_write_timeout_ms),
+            init_timeout: Duration::from_secs(10),
+            max_message_bytes: settings.max_body_bytes as usize,
+        },
+        subscriber_buffer: settings.subscriber_buffer as usize,
     };
     let state = jobgraph::app_state(db, &config);
     let loops = jobgraph::loops::spawn(state.services.clone(), settings.loop_settings());
+    let shutdown = state.shutdown.clone();
     let app = jobgraph::app(state);
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .map_err(|e| format!("--listen {}: {e}", settings.listen))?;
     tracing::info!(address = %settings.listen, database = %db::redact(&url), "jobgraph is listening");
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            // Websockets are upgraded connections axum does not wait for: tell them to close
+            // (1001) while the requests in flight finish.
+            shutdown.cancel();
+        })
         .await
         .map_err(|e| format!("server error: {e}"))?;
     for handle in loops {

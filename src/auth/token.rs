@@ -1,6 +1,7 @@
 //! HS256 bearer tokens (DESIGN.md §2): claims `sub`, `tenant`, `roles`, `exp`; no leeway.
 
 use super::{Actor, Role};
+use crate::domain::time::Clock;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
@@ -36,6 +37,8 @@ pub struct TokenKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    /// `exp` is checked against this clock (so tests move time instead of waiting).
+    clock: Clock,
 }
 
 impl std::fmt::Debug for TokenKeys {
@@ -50,15 +53,27 @@ const MAX_ID_CHARS: usize = 200;
 impl TokenKeys {
     pub fn new(secret: &[u8]) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
-        // No grace after `exp`: a token is dead the second it expires.
+        // `exp` is required, and checked below against the server's clock with no grace: a
+        // token is dead the second it expires.
         validation.leeway = 0;
-        validation.validate_exp = true;
+        validation.validate_exp = false;
         validation.set_required_spec_claims(&["exp"]);
         Self {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
+            clock: Clock::system(),
         }
+    }
+
+    /// The same keys, reading time from `clock`.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    fn now_seconds(&self) -> i64 {
+        self.clock.now().timestamp()
     }
 
     /// Signs a token for `actor` valid for `ttl_seconds` from now.
@@ -67,7 +82,7 @@ impl TokenKeys {
             sub: actor.id.clone(),
             tenant: actor.tenant.clone(),
             roles: actor.roles.iter().map(|r| r.as_str().to_string()).collect(),
-            exp: chrono::Utc::now().timestamp() + ttl_seconds,
+            exp: self.now_seconds() + ttl_seconds,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| TokenError::Malformed(e.to_string()))
@@ -75,6 +90,11 @@ impl TokenKeys {
 
     /// Verifies a raw token and returns its actor.
     pub fn verify(&self, token: &str) -> Result<Actor, TokenError> {
+        self.verify_until(token).map(|(actor, _)| actor)
+    }
+
+    /// Verifies a raw token; returns its actor and when it expires (`exp`, Unix seconds).
+    pub fn verify_until(&self, token: &str) -> Result<(Actor, i64), TokenError> {
         use jsonwebtoken::errors::ErrorKind;
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| match e.kind() {
@@ -92,19 +112,29 @@ impl TokenKeys {
                 }
                 _ => TokenError::Malformed(e.to_string()),
             })?;
-        actor_from_claims(data.claims)
+        let exp = data.claims.exp;
+        if exp <= self.now_seconds() {
+            return Err(TokenError::Expired);
+        }
+        Ok((actor_from_claims(data.claims)?, exp))
     }
 
     /// Verifies an `Authorization` header value (`Bearer <token>`).
     pub fn verify_header(&self, header: Option<&str>) -> Result<Actor, TokenError> {
-        let header = header.ok_or(TokenError::Missing)?.trim();
-        let (scheme, token) = header.split_once(' ').ok_or(TokenError::NotBearer)?;
-        if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
-            return Err(TokenError::NotBearer);
-        }
-        self.verify(token.trim())
+        self.verify(bearer(header.ok_or(TokenError::Missing)?)?)
     }
 }
+
+/// The token of a `Bearer <token>` value.
+pub fn bearer(value: &str) -> Result<&str, TokenError> {
+    let (scheme, token) = value.trim().split_once(' ').ok_or(TokenError::NotBearer)?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(TokenError::NotBearer);
+    }
+    Ok(token.trim())
+}
+
+impl TokenKeys {}
 
 fn actor_from_claims(claims: Claims) -> Result<Actor, TokenError> {
     let check_id = |name: &str, value: &str| {
@@ -163,6 +193,18 @@ mod tests {
                 .unwrap(),
             actor
         );
+    }
+
+    #[test]
+    fn expiry_follows_the_clock() {
+        let manual = crate::domain::time::ManualClock::new();
+        let k = keys().with_clock(manual.clock());
+        let actor = Actor::new("a", "t", vec![Role::Viewer]);
+        let token = k.mint(&actor, 60).unwrap();
+        let (_, exp) = k.verify_until(&token).unwrap();
+        assert!(exp > chrono::Utc::now().timestamp());
+        manual.advance(std::time::Duration::from_secs(61));
+        assert_eq!(k.verify(&token), Err(TokenError::Expired));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use chrono::{DateTime, SubsecRound, Utc};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use tokio::sync::watch;
 
 /// Microseconds since the epoch.
 pub type Micros = i64;
@@ -13,8 +14,8 @@ pub type Micros = i64;
 /// retention, leases, timeouts and token expiry are tested in no time and without flakiness.
 #[derive(Debug, Clone, Default)]
 pub struct Clock {
-    /// Microseconds added to the system time (only a manual clock has one).
-    offset: Option<Arc<AtomicI64>>,
+    /// Microseconds added to the system time, and news of each move (only a manual clock).
+    offset: Option<(Arc<AtomicI64>, watch::Receiver<i64>)>,
 }
 
 impl Clock {
@@ -28,7 +29,9 @@ impl Clock {
         let now = Utc::now().trunc_subsecs(6);
         match &self.offset {
             None => now,
-            Some(offset) => now + chrono::Duration::microseconds(offset.load(Ordering::SeqCst)),
+            Some((offset, _)) => {
+                now + chrono::Duration::microseconds(offset.load(Ordering::SeqCst))
+            }
         }
     }
 
@@ -36,12 +39,49 @@ impl Clock {
     pub fn now_micros(&self) -> Micros {
         to_micros(self.now())
     }
+
+    /// Waits until this clock reads `deadline` (microseconds) or later. On a manual clock a
+    /// move past the deadline ends the wait at once.
+    pub async fn sleep_until(&self, deadline: Micros) {
+        let mut moves = self.offset.as_ref().map(|(_, rx)| rx.clone());
+        loop {
+            let left = deadline.saturating_sub(self.now_micros());
+            if left <= 0 {
+                return;
+            }
+            let sleep = tokio::time::sleep(std::time::Duration::from_micros(left as u64));
+            match &mut moves {
+                None => sleep.await,
+                Some(rx) => {
+                    tokio::select! {
+                        _ = sleep => {}
+                        changed = rx.changed() => {
+                            if changed.is_err() {
+                                // The manual clock is gone: only real time moves now.
+                                moves = None;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// A clock a test moves: it runs with the system clock, plus however far it was moved.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ManualClock {
     offset: Arc<AtomicI64>,
+    moved: Arc<watch::Sender<i64>>,
+}
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        Self {
+            offset: Arc::default(),
+            moved: Arc::new(watch::channel(0).0),
+        }
+    }
 }
 
 impl ManualClock {
@@ -52,14 +92,19 @@ impl ManualClock {
     /// The clock to hand to the services.
     pub fn clock(&self) -> Clock {
         Clock {
-            offset: Some(self.offset.clone()),
+            offset: Some((self.offset.clone(), self.moved.subscribe())),
         }
     }
 
-    /// Moves the clock forward by `by` (never back: time read by the services stays monotonic).
+    /// Moves the clock forward by `by` (never back: time read by the services stays monotonic),
+    /// waking whoever sleeps on it.
     pub fn advance(&self, by: std::time::Duration) {
         let us = i64::try_from(by.as_micros()).unwrap_or(i64::MAX);
-        self.offset.fetch_add(us, Ordering::SeqCst);
+        let now = self
+            .offset
+            .fetch_add(us, Ordering::SeqCst)
+            .saturating_add(us);
+        self.moved.send_replace(now);
     }
 }
 
@@ -137,6 +182,29 @@ mod tests {
         assert!(after - before >= 3_600_000_000, "{before} -> {after}");
         let system = Clock::system().now_micros();
         assert!(system < after - 3_000_000_000);
+    }
+
+    #[tokio::test]
+    async fn sleeping_on_a_manual_clock_ends_when_it_is_moved_past_the_deadline() {
+        let manual = ManualClock::new();
+        let clock = manual.clock();
+        let deadline = clock.now_micros() + 3_600_000_000;
+        let sleeper = tokio::spawn(async move { clock.sleep_until(deadline).await });
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert!(!sleeper.is_finished());
+        manual.advance(std::time::Duration::from_secs(1800));
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert!(!sleeper.is_finished(), "half way is not there yet");
+        manual.advance(std::time::Duration::from_secs(1801));
+        tokio::time::timeout(std::time::Duration::from_secs(5), sleeper)
+            .await
+            .expect("woken by the move")
+            .unwrap();
+        // The system clock sleeps in real time.
+        let system = Clock::system();
+        let start = std::time::Instant::now();
+        system.sleep_until(system.now_micros() + 30_000).await;
+        assert!(start.elapsed() >= std::time::Duration::from_millis(29));
     }
 
     #[test]

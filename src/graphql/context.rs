@@ -14,6 +14,21 @@ use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Request};
 use std::time::Duration;
 
+/// The id of the last event a subscription delivered: the socket layer reads it after each
+/// response of a subscription whose responses it shares among several subscribers, so it can
+/// tell each where to resume.
+#[derive(Debug, Clone, Default)]
+pub struct LastEventId(std::sync::Arc<std::sync::atomic::AtomicI64>);
+
+impl LastEventId {
+    pub fn set(&self, id: i64) {
+        self.0.store(id, std::sync::atomic::Ordering::Release);
+    }
+    pub fn get(&self) -> i64 {
+        self.0.load(std::sync::atomic::Ordering::Acquire)
+    }
+}
+
 /// The caller. Every request the HTTP layer lets through carries one.
 pub fn actor<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Actor> {
     ctx.data_opt::<Actor>()

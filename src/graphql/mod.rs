@@ -11,7 +11,7 @@ pub mod scalars;
 pub mod types;
 
 use crate::services::Services;
-use async_graphql::{EmptySubscription, MergedObject, Schema};
+use async_graphql::{MergedObject, Schema};
 
 /// Every query.
 #[derive(MergedObject, Default)]
@@ -33,7 +33,10 @@ pub struct Mutation(
     resolvers::budgets::BudgetMutation,
 );
 
-pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+/// Every subscription.
+pub type Subscription = resolvers::subscriptions::SubscriptionRoot;
+
+pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
 /// Limits the schema itself enforces.
 #[derive(Debug, Clone, Copy)]
@@ -52,13 +55,14 @@ impl Default for SchemaLimits {
 }
 
 /// The schema's types. `DomainEvent` is returned by no field (the fields return the `Event`
-/// union), and the typed event filters serve the subscriptions: register them, so the SDL has
-/// them as the contract does.
-fn builder() -> async_graphql::SchemaBuilder<Query, Mutation, EmptySubscription> {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-        .register_output_type::<types::event::DomainEvent>()
-        .register_input_type::<types::event_inputs::JobEventFilter>()
-        .register_input_type::<types::event_inputs::TaskEventFilter>()
+/// union): register it, so the SDL has it as the contract does.
+fn builder() -> async_graphql::SchemaBuilder<Query, Mutation, Subscription> {
+    Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    )
+    .register_output_type::<types::event::DomainEvent>()
 }
 
 /// The schema over `services`.

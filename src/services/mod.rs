@@ -22,7 +22,9 @@ pub mod validate;
 pub mod view;
 
 use crate::domain::time::Clock;
+use crate::events::EventBus;
 use sea_orm::DatabaseConnection;
+use std::sync::Arc;
 
 /// A field of an update command: absent, explicitly null, or a new value.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -65,22 +67,44 @@ pub struct Services {
     pub budgets: budgets::BudgetService,
     pub events: events::EventService,
     clock: Clock,
+    bus: Arc<dyn EventBus>,
     db: DatabaseConnection,
 }
 
 impl Services {
-    pub fn new(db: DatabaseConnection, limits: Limits, clock: Clock) -> Self {
+    /// The services over `db`, reading `clock`, handing committed events to `bus`.
+    pub fn new(
+        db: DatabaseConnection,
+        limits: Limits,
+        clock: Clock,
+        bus: Arc<dyn EventBus>,
+    ) -> Self {
         Self {
-            jobs: jobs::JobService::new(db.clone(), limits.clone(), clock.clone()),
-            tasks: tasks::TaskService::new(db.clone(), limits.clone(), clock.clone()),
-            execution: execution::ExecutionService::new(db.clone(), limits, clock.clone()),
-            links: links::LinkService::new(db.clone(), clock.clone()),
-            dependencies: dependencies::DependencyService::new(db.clone(), clock.clone()),
+            jobs: jobs::JobService::new(db.clone(), limits.clone(), clock.clone(), bus.clone()),
+            tasks: tasks::TaskService::new(db.clone(), limits.clone(), clock.clone(), bus.clone()),
+            execution: execution::ExecutionService::new(
+                db.clone(),
+                limits,
+                clock.clone(),
+                bus.clone(),
+            ),
+            links: links::LinkService::new(db.clone(), clock.clone(), bus.clone()),
+            dependencies: dependencies::DependencyService::new(
+                db.clone(),
+                clock.clone(),
+                bus.clone(),
+            ),
             budgets: budgets::BudgetService::new(db.clone(), clock.clone()),
-            events: events::EventService::new(db.clone(), clock.clone()),
+            events: events::EventService::new(db.clone(), clock.clone(), bus.clone()),
             clock,
+            bus,
             db,
         }
+    }
+
+    /// The bus the services hand committed events to.
+    pub fn bus(&self) -> &Arc<dyn EventBus> {
+        &self.bus
     }
 
     /// The clock the services read.

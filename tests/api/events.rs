@@ -1204,6 +1204,7 @@ async fn event_rows_stay_small(app: TestApp) {
         app.db.clone(),
         jobgraph::services::Limits::default(),
         app.clock.clock(),
+        app.state.services.bus().clone(),
     );
     let big = json!({"blob": "x".repeat(70 * 1024)});
     let job = app.create_job(&alice, json!({"title": "big result"})).await;

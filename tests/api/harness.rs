@@ -55,6 +55,19 @@ macro_rules! backend_tests {
     };
 }
 
+/// Another server over a test's database.
+pub struct Replica {
+    pub state: jobgraph::http::AppState,
+    pub addr: SocketAddr,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.state.shutdown.cancel();
+        self.state.services.bus().stop();
+    }
+}
+
 /// Runs a test body, then drops its database whether it passed or not, then reports.
 pub async fn run<F, Fut>(app: TestApp, body: F)
 where
@@ -105,6 +118,13 @@ fn config(clock: &ManualClock) -> AppConfig {
             request_timeout: Duration::from_secs(30),
         },
         jwt_secret: SECRET.to_vec(),
+        ws_limits: jobgraph::http::ws::WsLimits {
+            init_timeout: Duration::from_millis(500),
+            max_message_bytes: TEST_MAX_BODY_BYTES,
+            write_timeout: Duration::from_secs(2),
+            max_subscriptions: 5,
+        },
+        subscriber_buffer: 64,
     }
 }
 
@@ -195,8 +215,27 @@ impl TestApp {
         }
     }
 
+    /// A second server over the same database (another replica), on its own port.
+    pub async fn replica(&self) -> Replica {
+        let db = jobgraph::db::connect(&self.url, 8)
+            .await
+            .expect("connect the replica");
+        let state = app_state(db, &config(&self.clock));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind an ephemeral port");
+        let addr = listener.local_addr().expect("local address");
+        let router = app(state.clone());
+        tokio::spawn(async move {
+            axum::serve(listener, router).await.expect("replica server");
+        });
+        Replica { state, addr }
+    }
+
     /// Drops the test's database.
     pub async fn finish(self) {
+        self.state.shutdown.cancel();
+        self.state.services.bus().stop();
         self.db.clone().close().await.ok();
         match &self.backend {
             Backend::Sqlite { path } => {

@@ -16,6 +16,8 @@ mod jobs;
 mod lists;
 mod schema;
 mod statements;
+mod subscriptions;
 mod tasks;
 mod transitions;
 mod validation;
+mod ws_client;

@@ -51,7 +51,12 @@ pub async fn count_statements(
                     seen.lock().unwrap().push(info.statement.sql.clone());
                 });
             }
-            let services = Services::new(db.clone(), Limits::default(), Clock::system());
+            let services = Services::new(
+                db.clone(),
+                Limits::default(),
+                Clock::system(),
+                jobgraph::events::bus_for(&db, 1024),
+            );
             let schema = build_schema(services.clone(), SchemaLimits::default());
             let request = async_graphql::Request::new(query)
                 .variables(async_graphql::Variables::from_json(variables));

@@ -7,4 +7,5 @@ pub mod execution;
 pub mod graph;
 pub mod jobs;
 pub mod me;
+pub mod subscriptions;
 pub mod tasks;

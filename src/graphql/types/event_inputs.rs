@@ -53,3 +53,24 @@ pub struct TaskEventFilter {
     /// Only these kinds (at most 100).
     pub kinds: Option<Vec<TaskEventKind>>,
 }
+
+impl From<JobEventFilter> for crate::services::events::JobEventQuery {
+    fn from(f: JobEventFilter) -> Self {
+        Self {
+            job_ids: f.job_ids,
+            plan_id: f.plan_id,
+            kinds: f.kinds.map(|k| k.into_iter().map(Into::into).collect()),
+        }
+    }
+}
+
+impl From<TaskEventFilter> for crate::services::events::TaskEventQuery {
+    fn from(f: TaskEventFilter) -> Self {
+        Self {
+            task_ids: f.task_ids,
+            job_id: f.job_id,
+            assigned_agent: f.assigned_agent,
+            kinds: f.kinds.map(|k| k.into_iter().map(Into::into).collect()),
+        }
+    }
+}

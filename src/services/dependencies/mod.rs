@@ -12,6 +12,7 @@ pub(crate) use watch::{BlockedWatch, blocked_among};
 use crate::auth::Actor;
 use crate::domain::time::Clock;
 use crate::error::{ServiceError, ServiceResult};
+use crate::events::EventBus;
 use crate::services::access::require;
 use crate::services::events::EventDraft;
 use crate::services::{jobs, tasks, tx};
@@ -24,6 +25,7 @@ use sea_orm::{
 };
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// Which graph an edge belongs to.
@@ -254,6 +256,7 @@ async fn path(
 pub struct DependencyService {
     db: DatabaseConnection,
     clock: Clock,
+    bus: Arc<dyn EventBus>,
 }
 
 /// What the successor's `*.updated` event needs: the locked rows of both ends.
@@ -264,8 +267,8 @@ enum Ends {
 }
 
 impl DependencyService {
-    pub fn new(db: DatabaseConnection, clock: Clock) -> Self {
-        Self { db, clock }
+    pub fn new(db: DatabaseConnection, clock: Clock, bus: Arc<dyn EventBus>) -> Self {
+        Self { db, clock, bus }
     }
 
     /// Locks both ends in the tenant (NOT_FOUND), checks the right on both (FORBIDDEN).
@@ -431,8 +434,7 @@ impl DependencyService {
             }
         };
         let event = Self::successor_updated(&tx, &ends).await?;
-        crate::services::events::write(&tx, actor, now, vec![event]).await?;
-        tx.commit().await?;
+        crate::services::events::commit(&*self.bus, tx, actor, now, vec![event]).await?;
         Ok(edge)
     }
 
@@ -469,8 +471,14 @@ impl DependencyService {
             return Ok(false);
         }
         let event = Self::successor_updated(&tx, &ends).await?;
-        crate::services::events::write(&tx, actor, self.clock.now_micros(), vec![event]).await?;
-        tx.commit().await?;
+        crate::services::events::commit(
+            &*self.bus,
+            tx,
+            actor,
+            self.clock.now_micros(),
+            vec![event],
+        )
+        .await?;
         Ok(true)
     }
 

@@ -11,13 +11,16 @@ pub mod model;
 pub mod read;
 
 pub use model::{Details, Event, EventHead, JobEventKind, Subject, TaskEventKind, UsageDetails};
-pub use read::{EventPageArgs, EventQuery, EventService, PruneReport};
+pub use read::{
+    EventPageArgs, EventQuery, EventService, JobEventQuery, PruneReport, TaskEventQuery,
+};
 
 use crate::auth::Actor;
 use crate::domain::time::Micros;
+use crate::events::EventBus;
 use crate::services::tx;
 use entity::event;
-use sea_orm::{ActiveModelTrait, DatabaseTransaction, DbErr, Set};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseTransaction, DbErr, Set, Statement};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
@@ -93,8 +96,10 @@ impl EventDraft {
     }
 }
 
-/// Stores `drafts` in order, as one batch of the actor's tenant. Returns the stored rows.
-pub async fn write(
+/// Stores `drafts` in order, as one batch of the actor's tenant, and (PostgreSQL) NOTIFYs the
+/// other replicas of it, in the transaction: the news goes out only if the batch commits.
+/// Returns the stored rows.
+async fn write(
     tx: &DatabaseTransaction,
     actor: &Actor,
     at: Micros,
@@ -122,17 +127,35 @@ pub async fn write(
         };
         stored.push(row.insert(tx).await?);
     }
+    if let (sea_orm::DbBackend::Postgres, Some(newest)) = (tx.get_database_backend(), stored.last())
+    {
+        tx.execute_raw(Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "SELECT pg_notify($1, $2)",
+            [
+                crate::events::postgres::CHANNEL.into(),
+                crate::events::postgres::payload(&actor.tenant, newest.id).into(),
+            ],
+        ))
+        .await?;
+    }
     Ok(stored)
 }
 
-/// Stores the events and commits: the last step of every write.
+/// Stores the events and commits, then tells the bus: the last step of every write, and the
+/// one place events are handed on (never before their commit).
 pub(crate) async fn commit(
+    bus: &dyn EventBus,
     tx: DatabaseTransaction,
     actor: &Actor,
     at: Micros,
     drafts: Vec<EventDraft>,
 ) -> crate::error::ServiceResult<()> {
+    let written = !drafts.is_empty();
     write(&tx, actor, at, drafts).await?;
     tx.commit().await?;
+    if written {
+        bus.committed(&actor.tenant);
+    }
     Ok(())
 }

@@ -156,7 +156,7 @@ impl Event {
     }
 
     /// Reads a stored row. A row the server could not have written is INTERNAL.
-    pub fn from_row(row: event::Model) -> ServiceResult<Self> {
+    pub fn from_row(row: &event::Model) -> ServiceResult<Self> {
         let broken = |why: String| {
             ServiceError::Internal(format!("event {} ({}): {why}", row.id, row.event_type))
         };
@@ -179,8 +179,8 @@ impl Event {
         Ok(Self {
             head: EventHead {
                 id: row.id,
-                event_type: row.event_type,
-                actor_id: row.actor_id,
+                event_type: row.event_type.clone(),
+                actor_id: row.actor_id.clone(),
                 occurred_at: row.occurred_at,
                 details,
             },

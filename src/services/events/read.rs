@@ -6,17 +6,20 @@
 //! is seen by the second read (EVENTS_PRUNED), and one that commits later cannot have removed
 //! anything the page holds, so a page after a cursor never silently starts late.
 
-use super::model::Event;
+use super::model::{Event, JobEventKind, TaskEventKind};
 use crate::auth::Actor;
 use crate::domain::time::Clock;
 use crate::error::{ServiceError, ServiceResult};
 use crate::events::store::{self, RecordColumn};
-use crate::events::{EventFilter, TypePattern};
+use crate::events::stream::{Start, StreamConfig, StreamError, replay_then_live};
+use crate::events::{EventBus, EventFilter, TypePattern};
 use crate::services::access::{may_read, require};
 use crate::services::paging::{Page, page_size};
 use crate::services::{tx, validate};
+use futures_util::{Stream, StreamExt};
 use sea_orm::DatabaseConnection;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -31,6 +34,103 @@ pub struct EventQuery {
     pub job_id: Option<Uuid>,
     pub task_id: Option<Uuid>,
     pub plan_id: Option<Uuid>,
+}
+
+impl EventQuery {
+    /// The filter this asks for, checked.
+    pub fn checked(self) -> ServiceResult<EventFilter> {
+        Ok(EventFilter {
+            types: match &self.types {
+                Some(types) => type_patterns("filter.types", types)?,
+                None => Vec::new(),
+            },
+            job_ids: self.job_id.into_iter().collect(),
+            task_ids: self.task_id.into_iter().collect(),
+            plan_id: self.plan_id,
+            ..Default::default()
+        })
+    }
+}
+
+/// `jobEvents`' filter as given.
+#[derive(Debug, Clone, Default)]
+pub struct JobEventQuery {
+    pub job_ids: Option<Vec<Uuid>>,
+    pub plan_id: Option<Uuid>,
+    pub kinds: Option<Vec<JobEventKind>>,
+}
+
+impl JobEventQuery {
+    /// The filter this asks for (job events only), checked.
+    pub fn checked(self) -> ServiceResult<EventFilter> {
+        let types = match &self.kinds {
+            Some(kinds) => {
+                validate::list_len("filter.kinds", kinds.len())?;
+                kinds
+                    .iter()
+                    .map(|k| TypePattern::Exact(k.event_type().to_string()))
+                    .collect()
+            }
+            None => vec![TypePattern::Prefix("job.".into())],
+        };
+        let job_ids = match self.job_ids {
+            Some(ids) => {
+                validate::list_len("filter.jobIds", ids.len())?;
+                ids
+            }
+            None => Vec::new(),
+        };
+        Ok(EventFilter {
+            types,
+            job_ids,
+            plan_id: self.plan_id,
+            ..Default::default()
+        })
+    }
+}
+
+/// `taskEvents`' filter as given.
+#[derive(Debug, Clone, Default)]
+pub struct TaskEventQuery {
+    pub task_ids: Option<Vec<Uuid>>,
+    pub job_id: Option<Uuid>,
+    pub assigned_agent: Option<String>,
+    pub kinds: Option<Vec<TaskEventKind>>,
+}
+
+impl TaskEventQuery {
+    /// The filter this asks for (task events only), checked.
+    pub fn checked(self) -> ServiceResult<EventFilter> {
+        let types = match &self.kinds {
+            Some(kinds) => {
+                validate::list_len("filter.kinds", kinds.len())?;
+                kinds
+                    .iter()
+                    .map(|k| TypePattern::Exact(k.event_type().to_string()))
+                    .collect()
+            }
+            None => vec![TypePattern::Prefix("task.".into())],
+        };
+        let task_ids = match self.task_ids {
+            Some(ids) => {
+                validate::list_len("filter.taskIds", ids.len())?;
+                ids
+            }
+            None => Vec::new(),
+        };
+        let assignee = self
+            .assigned_agent
+            .as_deref()
+            .map(|a| validate::actor_id("filter.assignedAgent", a))
+            .transpose()?;
+        Ok(EventFilter {
+            types,
+            task_ids,
+            linked_job: self.job_id,
+            assignee,
+            ..Default::default()
+        })
+    }
 }
 
 /// The checked paging arguments of an event list: the page size and the cursor.
@@ -51,6 +151,7 @@ pub struct PruneReport {
 pub struct EventService {
     db: DatabaseConnection,
     clock: Clock,
+    bus: Arc<dyn EventBus>,
 }
 
 /// Reads an event cursor: a decimal event id.
@@ -101,7 +202,7 @@ fn into_page(rows: Vec<entity::event::Model>, args: EventPageArgs) -> ServiceRes
     let items = rows
         .into_iter()
         .take(args.limit as usize)
-        .map(|row| Event::from_row(row).map(|e| (e.head.id.to_string(), e)))
+        .map(|row| Event::from_row(&row).map(|e| (e.head.id.to_string(), e)))
         .collect::<ServiceResult<Vec<_>>>()?;
     Ok(Page {
         items,
@@ -111,8 +212,8 @@ fn into_page(rows: Vec<entity::event::Model>, args: EventPageArgs) -> ServiceRes
 }
 
 impl EventService {
-    pub fn new(db: DatabaseConnection, clock: Clock) -> Self {
-        Self { db, clock }
+    pub fn new(db: DatabaseConnection, clock: Clock, bus: Arc<dyn EventBus>) -> Self {
+        Self { db, clock, bus }
     }
 
     /// EVENTS_PRUNED when `after` is below the tenant's watermark. Called after the page was
@@ -137,16 +238,7 @@ impl EventService {
         args: EventPageArgs,
     ) -> ServiceResult<Page<Event>> {
         require(may_read(actor), "read events")?;
-        let filter = EventFilter {
-            types: match &query.types {
-                Some(types) => type_patterns("filter.types", types)?,
-                None => Vec::new(),
-            },
-            job_ids: query.job_id.into_iter().collect(),
-            task_ids: query.task_id.into_iter().collect(),
-            plan_id: query.plan_id,
-            ..Default::default()
-        };
+        let filter = query.checked()?;
         let rows =
             store::page(&self.db, &actor.tenant, &filter, args.after, args.limit + 1).await?;
         self.check_not_pruned(actor, args.after).await?;
@@ -189,6 +281,50 @@ impl EventService {
                 Ok((*id, into_page(rows, args)?))
             })
             .collect()
+    }
+
+    /// A subscription's events (DESIGN.md §7): without `after` the live ones from now on; with
+    /// `after`, the stored ones after it first, then the live ones, with no gap and no repeat
+    /// (`events::stream`). Ends with EVENTS_PRUNED for a cursor below the watermark, and with
+    /// SUBSCRIBER_LAGGING when the subscriber cannot keep up.
+    pub async fn subscribe(
+        &self,
+        actor: &Actor,
+        filter: EventFilter,
+        after: Option<i64>,
+    ) -> ServiceResult<impl Stream<Item = ServiceResult<Event>> + Send + 'static + use<>> {
+        require(may_read(actor), "subscribe to events")?;
+        // Subscribe first, read second: what commits during the replay waits in the queue.
+        let live = self.bus.subscribe(&actor.tenant, filter.clone()).await?;
+        let start = match after {
+            Some(after) => Start::After(after),
+            None => Start::Live(live.start),
+        };
+        let db = self.db.clone();
+        let tenant = actor.tenant.clone();
+        let filter = Arc::new(filter);
+        let read = move |after: i64, limit: usize| {
+            let (db, tenant, filter) = (db.clone(), tenant.clone(), filter.clone());
+            async move {
+                let rows = store::page(&db, &tenant, &filter, Some(after), limit as u64).await?;
+                let pruned_through = store::watermark(&db, &tenant).await?;
+                if after < pruned_through {
+                    return Err(ServiceError::EventsPruned {
+                        after,
+                        pruned_through,
+                    });
+                }
+                Ok(rows.into_iter().map(Arc::new).collect::<Vec<_>>())
+            }
+        };
+        let events = replay_then_live(start, read, live, StreamConfig::default());
+        Ok(events.map(|item| match item {
+            Ok(row) => Event::from_row(&row),
+            Err(StreamError::Read(err)) => Err(err),
+            Err(StreamError::Lagging { resume_after }) => {
+                Err(ServiceError::SubscriberLagging { resume_after })
+            }
+        }))
     }
 
     /// `latestEventId`: the newest event id of the tenant.

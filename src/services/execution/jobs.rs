@@ -63,7 +63,7 @@ impl ExecutionService {
         after.updated_at = now;
         jobs::save(&tx, &before, &after).await?;
         let event = EventDraft::job("job.updated", &after);
-        jobs::commit(tx, actor, now, vec![event]).await?;
+        jobs::commit(&*self.bus, tx, actor, now, vec![event]).await?;
         Ok(Job::from(after))
     }
 
@@ -101,7 +101,7 @@ impl ExecutionService {
         jobs::save(&tx, &before, &after).await?;
         let event =
             EventDraft::job("job.checkpointed", &after).with("step", json!(checkpoint.step));
-        jobs::commit(tx, actor, now, vec![event]).await?;
+        jobs::commit(&*self.bus, tx, actor, now, vec![event]).await?;
         Ok(Job::from(after))
     }
 
@@ -136,7 +136,7 @@ impl ExecutionService {
         }
         let event =
             EventDraft::job("job.cost_recorded", &after).with("amount", json!(amount.to_string()));
-        jobs::commit(tx, actor, now, vec![event]).await?;
+        jobs::commit(&*self.bus, tx, actor, now, vec![event]).await?;
         Ok(Job::from(after))
     }
 }

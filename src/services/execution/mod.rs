@@ -14,10 +14,12 @@ mod tasks;
 use crate::domain::money::Money;
 use crate::domain::time::Clock;
 use crate::error::{ServiceError, ServiceResult};
+use crate::events::EventBus;
 use crate::services::{Limits, validate};
 use rust_decimal::Decimal;
 use sea_orm::DatabaseConnection;
 use serde_json::Value;
+use std::sync::Arc;
 
 /// Contexts, checkpoints and costs of the jobs and tasks of every tenant, reached only through
 /// an `Actor`.
@@ -26,11 +28,22 @@ pub struct ExecutionService {
     db: DatabaseConnection,
     limits: Limits,
     clock: Clock,
+    bus: Arc<dyn EventBus>,
 }
 
 impl ExecutionService {
-    pub fn new(db: DatabaseConnection, limits: Limits, clock: Clock) -> Self {
-        Self { db, limits, clock }
+    pub fn new(
+        db: DatabaseConnection,
+        limits: Limits,
+        clock: Clock,
+        bus: Arc<dyn EventBus>,
+    ) -> Self {
+        Self {
+            db,
+            limits,
+            clock,
+            bus,
+        }
     }
 }
 

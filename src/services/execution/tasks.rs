@@ -8,6 +8,7 @@ use super::{
 use crate::auth::Actor;
 use crate::domain::time::Micros;
 use crate::error::ServiceResult;
+use crate::events::EventBus;
 use crate::services::access::require;
 use crate::services::events::EventDraft;
 
@@ -61,7 +62,17 @@ impl ExecutionService {
         let mut after = before.clone();
         after.execution_context = context;
         bump(&mut after, now);
-        write(tx, actor, &before, after, now, "task.updated", None).await
+        write(
+            &*self.bus,
+            tx,
+            actor,
+            &before,
+            after,
+            now,
+            "task.updated",
+            None,
+        )
+        .await
     }
 
     /// saveTaskCheckpoint: records the last completed step (never lower) and, when given, the
@@ -91,6 +102,7 @@ impl ExecutionService {
         bump(&mut after, now);
         let detail = ("step", json!(checkpoint.step));
         write(
+            &*self.bus,
             tx,
             actor,
             &before,
@@ -121,6 +133,7 @@ impl ExecutionService {
         bump(&mut after, now);
         let detail = ("amount", json!(amount.to_string()));
         write(
+            &*self.bus,
             tx,
             actor,
             &before,
@@ -140,7 +153,9 @@ fn bump(row: &mut task::Model, now: Micros) {
 }
 
 /// Saves `after`, stores its one event (with the task's linked jobs and `detail`), commits.
+#[allow(clippy::too_many_arguments)]
 async fn write(
+    bus: &dyn EventBus,
     tx: DatabaseTransaction,
     actor: &Actor,
     before: &task::Model,
@@ -158,6 +173,6 @@ async fn write(
     if let Some((key, value)) = detail {
         event = event.with(key, value);
     }
-    tasks::commit(tx, actor, now, vec![event]).await?;
+    tasks::commit(bus, tx, actor, now, vec![event]).await?;
     Ok(Task::from(after))
 }

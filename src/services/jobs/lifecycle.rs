@@ -117,7 +117,7 @@ impl JobService {
         events.push(
             EventDraft::job("job.scheduled", &after).with("runAt", json!(run_at.map(rfc3339))),
         );
-        commit(tx, actor, now_us, events).await?;
+        commit(&*self.bus, tx, actor, now_us, events).await?;
         Ok(Job::from(after))
     }
 
@@ -165,7 +165,7 @@ impl JobService {
             EventDraft::job("job.started", &after).with("attempt", json!(after.attempt)),
         ];
         events.extend(watch.after(&tx, &events).await?);
-        commit(tx, actor, now, events).await?;
+        commit(&*self.bus, tx, actor, now, events).await?;
         Ok(Job::from(after))
     }
 
@@ -234,7 +234,7 @@ impl JobService {
             EventDraft::job("job.succeeded", &after).with("result", json!(result.output)),
         ];
         events.extend(watch.after(&tx, &events).await?);
-        commit(tx, actor, now, events).await?;
+        commit(&*self.bus, tx, actor, now, events).await?;
         Ok(Job::from(after))
     }
 
@@ -301,7 +301,7 @@ impl JobService {
             events.extend(cascade::job_ended(&tx, now, &after, ending, &mut watch).await?);
         }
         events.extend(watch.after(&tx, &events).await?);
-        commit(tx, actor, now, events).await?;
+        commit(&*self.bus, tx, actor, now, events).await?;
         Ok(Job::from(after))
     }
 
@@ -350,7 +350,7 @@ impl JobService {
             events.extend(cascade::job_ended(&tx, now, &after, ending, &mut watch).await?);
         }
         events.extend(watch.after(&tx, &events).await?);
-        commit(tx, actor, now, events).await?;
+        commit(&*self.bus, tx, actor, now, events).await?;
         Ok(Job::from(after))
     }
 
@@ -378,7 +378,7 @@ impl JobService {
             status_changed(&before, &after),
             EventDraft::job("job.scheduled", &after).with("runAt", json!(rfc3339(now))),
         ];
-        commit(tx, actor, now, events).await?;
+        commit(&*self.bus, tx, actor, now, events).await?;
         Ok(Job::from(after))
     }
 }

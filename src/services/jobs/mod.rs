@@ -19,6 +19,7 @@ pub use retry::{RetryPolicy, RetryPolicyPatch};
 use crate::auth::Actor;
 use crate::domain::time::Clock;
 use crate::error::{ServiceError, ServiceResult};
+use crate::events::EventBus;
 use crate::services::access::{Owners, require};
 use crate::services::{Limits, tx};
 use entity::status::JobRunStatus;
@@ -28,6 +29,7 @@ use sea_orm::{
     EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
 };
 use std::collections::HashMap;
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// The jobs of every tenant, reached only through an `Actor`.
@@ -36,6 +38,7 @@ pub struct JobService {
     db: DatabaseConnection,
     limits: Limits,
     clock: Clock,
+    bus: Arc<dyn EventBus>,
 }
 
 /// The owners of a job row, for the permission policies.
@@ -47,8 +50,18 @@ pub(crate) fn owners(row: &job::Model) -> Owners<'_> {
 }
 
 impl JobService {
-    pub fn new(db: DatabaseConnection, limits: Limits, clock: Clock) -> Self {
-        Self { db, limits, clock }
+    pub fn new(
+        db: DatabaseConnection,
+        limits: Limits,
+        clock: Clock,
+        bus: Arc<dyn EventBus>,
+    ) -> Self {
+        Self {
+            db,
+            limits,
+            clock,
+            bus,
+        }
     }
 
     /// `job(id)`: the job, or `None` when it does not exist in the caller's tenant.

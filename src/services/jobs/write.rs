@@ -152,7 +152,7 @@ impl JobService {
         active.insert(&tx).await?;
         write_labels(&tx, &row, &labels).await?;
         let event = EventDraft::job("job.created", &row);
-        commit(tx, actor, now_us, vec![event]).await?;
+        commit(&*self.bus, tx, actor, now_us, vec![event]).await?;
         Ok(Job::from(row))
     }
 
@@ -206,7 +206,7 @@ impl JobService {
             write_labels(&tx, &after, &labels).await?;
         }
         let event = EventDraft::job("job.updated", &after);
-        commit(tx, actor, now, vec![event]).await?;
+        commit(&*self.bus, tx, actor, now, vec![event]).await?;
         Ok(Job::from(after))
     }
 
@@ -230,7 +230,7 @@ impl JobService {
         job::Entity::delete_by_id(id).exec(&tx).await?;
         // Its edges went with it: a successor that waited only on it may be ready now.
         events.extend(watch.after(&tx, &events).await?);
-        commit(tx, actor, now, events).await?;
+        commit(&*self.bus, tx, actor, now, events).await?;
         Ok(id)
     }
 
@@ -268,7 +268,7 @@ impl JobService {
             .with("fromAssignee", json!(before.assigned_agent))
             .with("toAssignee", json!(entry.to))
             .with("reason", json!(entry.reason));
-        commit(tx, actor, now_us, vec![event]).await?;
+        commit(&*self.bus, tx, actor, now_us, vec![event]).await?;
         Ok(Job::from(after))
     }
 }

@@ -8,9 +8,10 @@ use crate::auth::Actor;
 use crate::domain::time::Clock;
 use crate::domain::time::Micros;
 use crate::error::ServiceResult;
+use crate::events::EventBus;
 use crate::services::access::require;
 use crate::services::dependencies::{Kind, blocked_among};
-use crate::services::events::{self, EventDraft};
+use crate::services::events::EventDraft;
 use crate::services::{jobs, tasks, tx};
 use entity::status::{JobTaskRole, TaskStatus};
 use entity::{job, job_task, task};
@@ -20,6 +21,7 @@ use sea_orm::{
     IntoActiveModel, QueryFilter, QueryOrder,
 };
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// A task's part in a job.
@@ -81,11 +83,12 @@ impl Progress {
 pub struct LinkService {
     db: DatabaseConnection,
     clock: Clock,
+    bus: Arc<dyn EventBus>,
 }
 
 impl LinkService {
-    pub fn new(db: DatabaseConnection, clock: Clock) -> Self {
-        Self { db, clock }
+    pub fn new(db: DatabaseConnection, clock: Clock, bus: Arc<dyn EventBus>) -> Self {
+        Self { db, clock, bus }
     }
 
     /// linkTask: links the task to the job with `role`, or changes the role of an existing link.
@@ -132,8 +135,7 @@ impl LinkService {
             }
         };
         let event = EventDraft::job("job.updated", &job);
-        events::write(&tx, actor, now, vec![event]).await?;
-        tx.commit().await?;
+        crate::services::events::commit(&*self.bus, tx, actor, now, vec![event]).await?;
         Ok(link)
     }
 
@@ -157,8 +159,14 @@ impl LinkService {
             return Ok(false);
         }
         let event = EventDraft::job("job.updated", &job);
-        events::write(&tx, actor, self.clock.now_micros(), vec![event]).await?;
-        tx.commit().await?;
+        crate::services::events::commit(
+            &*self.bus,
+            tx,
+            actor,
+            self.clock.now_micros(),
+            vec![event],
+        )
+        .await?;
         Ok(true)
     }
 

@@ -64,7 +64,7 @@ impl TaskService {
         ];
         events.extend(watch.after(&tx, |_| Some(after.status)).await?);
         events.extend(successors.after(&tx, &events).await?);
-        commit(tx, actor, now, events).await?;
+        commit(&*self.bus, tx, actor, now, events).await?;
         Ok(Task::from(after))
     }
 
@@ -126,7 +126,7 @@ impl TaskService {
         ];
         events.extend(watch.after(&tx, |_| Some(after.status)).await?);
         events.extend(successors.after(&tx, &events).await?);
-        commit(tx, actor, now, events).await?;
+        commit(&*self.bus, tx, actor, now, events).await?;
         Ok(Task::from(after))
     }
 
@@ -180,7 +180,7 @@ impl TaskService {
         }
         events.extend(watch.after(&tx, |_| Some(after.status)).await?);
         events.extend(successors.after(&tx, &events).await?);
-        commit(tx, actor, now, events).await?;
+        commit(&*self.bus, tx, actor, now, events).await?;
         Ok(Task::from(after))
     }
 
@@ -225,7 +225,7 @@ impl TaskService {
         ];
         events.extend(watch.after(&tx, |_| Some(after.status)).await?);
         events.extend(successors.after(&tx, &events).await?);
-        commit(tx, actor, now, events).await?;
+        commit(&*self.bus, tx, actor, now, events).await?;
         Ok(Task::from(after))
     }
 }

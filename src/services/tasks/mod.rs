@@ -14,7 +14,9 @@ pub use model::{NewTask, Task, TaskPatch};
 use crate::auth::Actor;
 use crate::domain::time::Clock;
 use crate::error::{ServiceError, ServiceResult};
+use crate::events::EventBus;
 use crate::services::access::{Owners, require};
+use std::sync::Arc;
 
 use crate::services::{Limits, tx};
 use entity::status::JobTaskRole;
@@ -37,6 +39,7 @@ pub struct TaskService {
     db: DatabaseConnection,
     limits: Limits,
     clock: Clock,
+    bus: Arc<dyn EventBus>,
 }
 
 pub(crate) fn owners(row: &task::Model) -> Owners<'_> {
@@ -47,8 +50,18 @@ pub(crate) fn owners(row: &task::Model) -> Owners<'_> {
 }
 
 impl TaskService {
-    pub fn new(db: DatabaseConnection, limits: Limits, clock: Clock) -> Self {
-        Self { db, limits, clock }
+    pub fn new(
+        db: DatabaseConnection,
+        limits: Limits,
+        clock: Clock,
+        bus: Arc<dyn EventBus>,
+    ) -> Self {
+        Self {
+            db,
+            limits,
+            clock,
+            bus,
+        }
     }
 
     /// `task(id)`: the task, or `None` when it does not exist in the caller's tenant.

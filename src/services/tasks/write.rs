@@ -185,7 +185,7 @@ impl TaskService {
         }
         // Only `task.created`, even with a link (DESIGN.md §7).
         let event = EventDraft::task("task.created", &row, linked);
-        commit(tx, actor, now_us, vec![event]).await?;
+        commit(&*self.bus, tx, actor, now_us, vec![event]).await?;
         Ok(Task::from(row))
     }
 
@@ -282,7 +282,7 @@ impl TaskService {
             .remove(&id)
             .unwrap_or_default();
         let event = EventDraft::task("task.updated", &after, links);
-        commit(tx, actor, now, vec![event]).await?;
+        commit(&*self.bus, tx, actor, now, vec![event]).await?;
         Ok(Task::from(after))
     }
 
@@ -344,7 +344,7 @@ impl TaskService {
         events.extend(watch.after(&tx, |_| None).await?);
         // Their edges went with them: a successor that waited only on them may be ready now.
         events.extend(successors.after(&tx, &events).await?);
-        commit(tx, actor, self.clock.now_micros(), events).await?;
+        commit(&*self.bus, tx, actor, self.clock.now_micros(), events).await?;
         Ok(id)
     }
 
@@ -391,7 +391,7 @@ impl TaskService {
             .with("fromAssignee", json!(before.assigned_agent))
             .with("toAssignee", json!(entry.to))
             .with("reason", json!(entry.reason));
-        commit(tx, actor, now_us, vec![event]).await?;
+        commit(&*self.bus, tx, actor, now_us, vec![event]).await?;
         Ok(Task::from(after))
     }
 }

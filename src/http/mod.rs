@@ -1,5 +1,5 @@
-//! The HTTP edge (DESIGN.md §11): `POST /graphql` (and GET for queries), GraphiQL at `/`,
-//! `/healthz`, `/readyz`.
+//! The HTTP edge (DESIGN.md §11): `POST /graphql` (and GET for queries), subscriptions over
+//! websockets on `/graphql` (`ws`), GraphiQL at `/`, `/healthz`, `/readyz`.
 //!
 //! What happens here and nowhere else: the bearer token is verified (401 before any GraphQL
 //! runs), the body is bounded (413), only JSON POSTs are accepted and GET never runs a mutation
@@ -7,6 +7,8 @@
 //! becomes a plain INTERNAL error.
 //!
 //! May import: axum, async-graphql, auth, graphql, services.
+
+pub mod ws;
 
 use crate::auth::TokenKeys;
 use crate::graphql::{AppSchema, context};
@@ -47,6 +49,11 @@ pub struct AppState {
     pub services: Services,
     pub keys: Arc<TokenKeys>,
     pub limits: HttpLimits,
+    pub ws: ws::WsLimits,
+    /// The shared executions of identical live subscriptions.
+    pub groups: Arc<ws::Groups>,
+    /// Cancelled when the server shuts down: sockets close with 1001.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 /// The router of the whole server.
@@ -215,9 +222,17 @@ async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: B
 
 async fn graphql_get(
     State(state): State<AppState>,
+    upgrade: Result<
+        axum::extract::WebSocketUpgrade,
+        axum::extract::ws::rejection::WebSocketUpgradeRejection,
+    >,
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
+    // A websocket upgrade authenticates in its `connection_init`, not in a header.
+    if let Ok(upgrade) = upgrade {
+        return ws::upgrade(state, upgrade);
+    }
     let actor = match authenticate(&state, &headers) {
         Ok(actor) => actor,
         Err(response) => return *response,
