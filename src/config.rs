@@ -111,6 +111,9 @@ pub struct Settings {
     /// How often the background loops tick, in milliseconds.
     #[arg(long, env = "JOBGRAPH_SWEEP_INTERVAL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=3_600_000), global = true)]
     pub sweep_interval_ms: u64,
+    /// How long a graceful cancel waits for the worker before the job is CANCELLED, in seconds.
+    #[arg(long, env = "JOBGRAPH_CANCEL_GRACE_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=604_800), global = true)]
+    pub cancel_grace_seconds: u64,
     /// How long events are kept, in seconds; 0 keeps them all.
     #[arg(long, env = "JOBGRAPH_EVENT_RETENTION_SECONDS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=3_153_600_000), global = true)]
     pub event_retention_seconds: u64,
@@ -135,6 +138,7 @@ impl Settings {
             sweep_interval: std::time::Duration::from_millis(self.sweep_interval_ms),
             event_retention: (self.event_retention_seconds > 0)
                 .then(|| std::time::Duration::from_secs(self.event_retention_seconds)),
+            cancel_grace: std::time::Duration::from_secs(self.cancel_grace_seconds),
         }
     }
 

@@ -29,6 +29,7 @@ pub struct Mutation(
     resolvers::jobs::JobMutation,
     resolvers::tasks::TaskMutation,
     resolvers::execution::ExecutionMutation,
+    resolvers::executor::ExecutorMutation,
     resolvers::graph::GraphMutation,
     resolvers::budgets::BudgetMutation,
 );

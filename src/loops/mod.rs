@@ -3,7 +3,11 @@
 //!
 //! May import: services, domain; never GraphQL or HTTP.
 
+pub mod cron;
+pub mod grace;
+pub mod leases;
 pub mod prune;
+pub mod timeouts;
 
 use crate::services::Services;
 use std::time::Duration;
@@ -16,11 +20,19 @@ pub struct LoopSettings {
     pub sweep_interval: Duration,
     /// How long events are kept; `None` keeps them all.
     pub event_retention: Option<Duration>,
+    /// How long a graceful cancel waits for the worker before the job is CANCELLED.
+    pub cancel_grace: Duration,
 }
 
 /// Starts every loop the settings turn on. Aborting the handles stops them.
 pub fn spawn(services: Services, settings: LoopSettings) -> Vec<JoinHandle<()>> {
-    let mut handles = Vec::new();
+    let every = settings.sweep_interval;
+    let mut handles = vec![
+        tokio::spawn(timeouts::run(services.clone(), every)),
+        tokio::spawn(leases::run(services.clone(), every)),
+        tokio::spawn(grace::run(services.clone(), settings.cancel_grace, every)),
+        tokio::spawn(cron::run(services.clone(), every)),
+    ];
     if let Some(retention) = settings.event_retention {
         handles.push(tokio::spawn(prune::run(
             services,

@@ -11,6 +11,7 @@ pub mod delegation;
 pub mod dependencies;
 pub mod events;
 pub mod execution;
+pub mod executor;
 pub mod jobs;
 pub mod links;
 pub mod paging;
@@ -62,6 +63,7 @@ pub struct Services {
     pub jobs: jobs::JobService,
     pub tasks: tasks::TaskService,
     pub execution: execution::ExecutionService,
+    pub executor: executor::ExecutorService,
     pub links: links::LinkService,
     pub dependencies: dependencies::DependencyService,
     pub budgets: budgets::BudgetService,
@@ -83,6 +85,12 @@ impl Services {
             jobs: jobs::JobService::new(db.clone(), limits.clone(), clock.clone(), bus.clone()),
             tasks: tasks::TaskService::new(db.clone(), limits.clone(), clock.clone(), bus.clone()),
             execution: execution::ExecutionService::new(
+                db.clone(),
+                limits.clone(),
+                clock.clone(),
+                bus.clone(),
+            ),
+            executor: executor::ExecutorService::new(
                 db.clone(),
                 limits,
                 clock.clone(),

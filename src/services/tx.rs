@@ -51,6 +51,11 @@ pub fn is_postgres(db: &DatabaseConnection) -> bool {
     backend_of(db) == Backend::Postgres
 }
 
+/// True when `tx` runs on PostgreSQL (where row locks and `SKIP LOCKED` exist).
+pub fn is_postgres_tx(tx: &DatabaseTransaction) -> bool {
+    tx.get_database_backend() == sea_orm::DbBackend::Postgres
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -817,11 +817,24 @@ async fn attempt_fencing(app: TestApp) {
             .await,
     );
     assert_eq!(done["r"]["status"], "SUCCEEDED");
-    // Once closed, even the right attempt number is refused (CONFLICT comes before state).
-    let again = app
-        .job_op(&bob, "completeJob(id: $id, attempt: 2)", json!({"id": id}))
+    // The same completion sent again (its answer was lost): the job as it is, nothing written.
+    let events = app.event_count().await;
+    let again = TestApp::data(
+        app.job_op(&bob, "completeJob(id: $id, attempt: 2)", json!({"id": id}))
+            .await,
+    );
+    assert_eq!(again["r"]["version"], done["r"]["version"]);
+    assert_eq!(again["r"]["status"], "SUCCEEDED");
+    assert_eq!(app.event_count().await, events);
+    // Any other call on the closed attempt is CONFLICT (it comes before the state check).
+    let other = app
+        .job_op(
+            &bob,
+            "failJob(id: $id, error: \"e\", attempt: 2)",
+            json!({"id": id}),
+        )
         .await;
-    assert_eq!(code(&again), "CONFLICT");
+    assert_eq!(code(&other), "CONFLICT");
 }
 
 async fn exact_decimals(app: TestApp) {

@@ -11,6 +11,7 @@ mod concurrency;
 mod errors;
 mod events;
 mod execution;
+mod executor;
 mod graph;
 mod jobs;
 mod lists;

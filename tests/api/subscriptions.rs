@@ -18,6 +18,7 @@ backend_tests!(
     shutdown_closes_sockets_with_1001,
     filters_and_errors_of_subscriptions,
     two_replicas_hear_each_other,
+    a_stalled_subscriber_costs_bounded_memory,
 );
 
 const JOB_EVENTS: &str = "subscription($f: JobEventFilter, $a: String) { jobEvents(filter: $f, after: $a) { id type kind jobId job { title } } }";
@@ -635,4 +636,143 @@ async fn two_replicas_hear_each_other(app: TestApp) {
         on_a.next_of("a").await["data"]["jobEvents"]["jobId"],
         json!(b_alice.id.to_string())
     );
+}
+
+/// The server's resident memory, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// A subscriber that stops reading while 1,500 events of about 8 KB are written: the server
+/// (the real binary, in its own process, so its memory is its own) stays within 50 MiB of where
+/// it started, and a healthy subscriber beside it gets all 1,500.
+async fn a_stalled_subscriber_costs_bounded_memory(app: TestApp) {
+    let secret = "slow-subscriber-test-secret-0123456789";
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let data_dir =
+        std::env::temp_dir().join(format!("jobgraph-slow-{}", uuid::Uuid::now_v7().simple()));
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_jobgraph"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--subscriber-write-timeout-ms",
+            "2000",
+        ])
+        .env("JOBGRAPH_DATABASE_URL", &app.url)
+        .env("JOBGRAPH_JWT_SECRET", secret)
+        .env("JOBGRAPH_DATA_DIR", &data_dir)
+        .env("RUST_LOG", "warn")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the server");
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let client = reqwest::Client::new();
+    let mut up = false;
+    for _ in 0..200 {
+        if client
+            .get(format!("http://{addr}/healthz"))
+            .send()
+            .await
+            .is_ok()
+        {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(up, "the server did not start");
+    let alice = app.actor("alice", &[Member]);
+    let token = jobgraph::auth::TokenKeys::new(secret.as_bytes())
+        .mint(&alice, 3600)
+        .unwrap();
+    let query = "subscription { jobEvents { id job { title description } } }";
+    // The stalled one: subscribes, then never reads again.
+    let mut stalled = Ws::ready(addr, TRANSPORT, &token).await;
+    stalled
+        .subscribe(
+            "s",
+            "subscription { jobEvents(filter: {kinds: [CREATED]}) { id job { description } } }",
+            json!({}),
+        )
+        .await;
+    let mut healthy = Ws::ready(addr, TRANSPORT, &token).await;
+    healthy.subscribe("h", query, json!({})).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pid = server.id();
+    let baseline = rss_kib(pid);
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(baseline));
+    let sampler = {
+        let peak = peak.clone();
+        tokio::spawn(async move {
+            loop {
+                peak.fetch_max(rss_kib(pid), std::sync::atomic::Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+    let reader = tokio::spawn(async move {
+        let mut n = 0;
+        while n < 1500 {
+            healthy.next_of("h").await;
+            n += 1;
+        }
+        n
+    });
+    let description = "x".repeat(8000);
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let client = client.clone();
+            let token = token.clone();
+            let description = description.clone();
+            tokio::spawn(async move {
+                for i in 0..375 {
+                    let body = json!({
+                        "query": "mutation($i: CreateJobInput!) { createJob(input: $i) { id } }",
+                        "variables": {"i": {"title": format!("w{w} {i}"), "description": description}},
+                    });
+                    let r = client
+                        .post(format!("http://{addr}/graphql"))
+                        .bearer_auth(&token)
+                        .json(&body)
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(r.status(), 200);
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.await.unwrap();
+    }
+    let delivered = tokio::time::timeout(Duration::from_secs(60), reader)
+        .await
+        .expect("the healthy subscriber got everything in time")
+        .unwrap();
+    sampler.abort();
+    let grown_mib = peak
+        .load(std::sync::atomic::Ordering::Relaxed)
+        .saturating_sub(baseline)
+        / 1024;
+    eprintln!(
+        "1,500 events of 8 KB with a stalled subscriber: the server grew {grown_mib} MiB at most"
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+    std::fs::remove_dir_all(&data_dir).ok();
+    drop(stalled);
+    assert_eq!(delivered, 1500);
+    assert!(grown_mib < 50, "the server grew {grown_mib} MiB");
 }

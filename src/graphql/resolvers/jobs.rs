@@ -238,7 +238,7 @@ impl JobMutation {
     ) -> Result<Job> {
         let retryable = retryable.unwrap_or(true);
         let job = services(ctx)?
-            .jobs
+            .executor
             .fail(actor(ctx)?, id, &error, retryable, attempt)
             .await
             .map_err(to_gql)?;

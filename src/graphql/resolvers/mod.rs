@@ -4,6 +4,7 @@
 pub mod budgets;
 pub mod events;
 pub mod execution;
+pub mod executor;
 pub mod graph;
 pub mod jobs;
 pub mod me;

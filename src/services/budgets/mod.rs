@@ -112,40 +112,98 @@ async fn committed<C: ConnectionTrait>(
     Ok(total)
 }
 
-/// BUDGET_EXCEEDED unless starting `row` keeps every budget covering it within its limit.
-/// Locks the budget rows in scope (tenant row, then plan row) for the rest of the transaction.
-pub(crate) async fn check_start(tx: &DatabaseTransaction, row: &job::Model) -> ServiceResult<()> {
-    let mut scopes = vec![None];
-    if row.plan_id.is_some() {
-        scopes.push(row.plan_id);
-    }
-    for plan_id in scopes {
-        let Some(b) = budget::Entity::find()
-            .filter(budget::Column::TenantId.eq(row.tenant_id.as_str()))
+/// The budgets a transaction starts jobs against: each covering budget's row is locked once
+/// (tenant row, then plan row) and its committed amount read once, then carried along as jobs
+/// are admitted, so a claim of many jobs reads each budget once and cannot overshoot it.
+#[derive(Debug, Default)]
+pub(crate) struct Ledger {
+    /// Per scope (None: the tenant): the limit and what is committed so far, or no budget.
+    scopes: std::collections::HashMap<Option<Uuid>, Option<(Money, MoneySum)>>,
+}
+
+impl Ledger {
+    /// The budget of `plan_id`'s scope, locked and read on first use.
+    async fn scope(
+        &mut self,
+        tx: &DatabaseTransaction,
+        tenant: &str,
+        plan_id: Option<Uuid>,
+    ) -> ServiceResult<Option<(Money, MoneySum)>> {
+        if let Some(known) = self.scopes.get(&plan_id) {
+            return Ok(*known);
+        }
+        let row = budget::Entity::find()
+            .filter(budget::Column::TenantId.eq(tenant))
             .filter(budget::Column::Scope.eq(scope(plan_id)))
             .lock_exclusive()
             .one(tx)
-            .await?
-        else {
-            continue;
+            .await?;
+        let known = match row {
+            Some(b) => Some((
+                Money::from_nanos(b.limit_amount),
+                committed(tx, tenant, plan_id).await?,
+            )),
+            None => None,
         };
-        let mut after = committed(tx, &row.tenant_id, plan_id).await?;
-        let estimate = Money::from_nanos(row.estimated_cost.unwrap_or(0));
-        after.add(estimate);
-        let limit = Money::from_nanos(b.limit_amount);
-        if after.to_decimal() > limit.to_decimal() {
-            let what = plan_id.map_or_else(
-                || "the tenant's budget".to_string(),
-                |p| format!("the budget of plan {p}"),
-            );
-            return Err(ServiceError::BudgetExceeded(format!(
-                "starting job {} (estimated {estimate}) would commit {} against {what} of {limit}",
-                row.id,
-                after.to_decimal()
-            )));
-        }
+        self.scopes.insert(plan_id, known);
+        Ok(known)
     }
-    Ok(())
+
+    /// Starting `row` within every budget covering it: `None` when it fits (and it is counted
+    /// from now on), else why not.
+    async fn try_admit(
+        &mut self,
+        tx: &DatabaseTransaction,
+        row: &job::Model,
+    ) -> ServiceResult<Option<String>> {
+        let mut scopes = vec![None];
+        if row.plan_id.is_some() {
+            scopes.push(row.plan_id);
+        }
+        let estimate = Money::from_nanos(row.estimated_cost.unwrap_or(0));
+        for plan_id in &scopes {
+            let Some((limit, committed)) = self.scope(tx, &row.tenant_id, *plan_id).await? else {
+                continue;
+            };
+            let mut after = committed;
+            after.add(estimate);
+            if after.to_decimal() > limit.to_decimal() {
+                let what = plan_id.map_or_else(
+                    || "the tenant's budget".to_string(),
+                    |p| format!("the budget of plan {p}"),
+                );
+                return Ok(Some(format!(
+                    "starting job {} (estimated {estimate}) would commit {} against {what} of {limit}",
+                    row.id,
+                    after.to_decimal()
+                )));
+            }
+        }
+        for plan_id in scopes {
+            if let Some(Some((_, committed))) = self.scopes.get_mut(&plan_id) {
+                committed.add(estimate);
+            }
+        }
+        Ok(None)
+    }
+
+    /// Whether `row` may start within its budgets (counting it if so): claims skip it if not.
+    pub(crate) async fn admit(
+        &mut self,
+        tx: &DatabaseTransaction,
+        row: &job::Model,
+    ) -> ServiceResult<bool> {
+        Ok(self.try_admit(tx, row).await?.is_none())
+    }
+}
+
+/// BUDGET_EXCEEDED unless starting `row` keeps every budget covering it within its limit.
+/// Locks the budget rows in scope (tenant row, then plan row) for the rest of the transaction.
+pub(crate) async fn check_start(tx: &DatabaseTransaction, row: &job::Model) -> ServiceResult<()> {
+    match Ledger::default().try_admit(tx, row).await? {
+        None => Ok(()),
+        Some(why) => Err(ServiceError::BudgetExceeded(why)),
+    }
 }
 
 #[derive(Clone)]

@@ -24,7 +24,7 @@ use sea_orm::{
     Value as DbValue,
 };
 use serde_json::{Value, json};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -528,13 +528,40 @@ fn refuse(unmet: Vec<Value>, what: &str, id: Uuid, action: &str) -> ServiceResul
     })
 }
 
-/// Checks the edges (and, for a job start, PREREQUISITE tasks) a job's start or finish waits
-/// on, locking the predecessors FOR SHARE so they cannot change under the decision.
-pub(crate) async fn check_job(
+/// How the gates' rows are locked while a start or finish is decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Locking {
+    /// FOR SHARE, waiting for whoever holds them (startJob, completeJob).
+    Wait,
+    /// FOR SHARE SKIP LOCKED (claims): a row someone is changing right now is not waited for.
+    SkipLocked,
+}
+
+/// `query` locked FOR SHARE as `locking` says (SQLite's IMMEDIATE transaction needs none).
+fn shared<E: EntityTrait>(
+    tx: &DatabaseTransaction,
+    query: sea_orm::Select<E>,
+    locking: Locking,
+) -> sea_orm::Select<E> {
+    match locking {
+        Locking::Wait => query.lock_shared(),
+        Locking::SkipLocked if tx::is_postgres_tx(tx) => query.lock_with_behavior(
+            sea_orm::sea_query::LockType::Share,
+            sea_orm::sea_query::LockBehavior::SkipLocked,
+        ),
+        Locking::SkipLocked => query,
+    }
+}
+
+/// The unmet gates of a job's start (FS and SS edges, PREREQUISITE tasks) or finish (FF
+/// edges), their rows locked FOR SHARE so they cannot change under the decision. `None` when
+/// `locking` skips locked rows and one of them is locked by someone else.
+async fn job_unmet(
     tx: &DatabaseTransaction,
     row: &job::Model,
     starting: bool,
-) -> ServiceResult<()> {
+    locking: Locking,
+) -> ServiceResult<Option<Vec<Value>>> {
     let incoming: Vec<Edge> = edges(tx, Kind::Job, &row.tenant_id, &[row.id], true)
         .await?
         .into_iter()
@@ -542,14 +569,18 @@ pub(crate) async fn check_job(
         .collect();
     let mut unmet = Vec::new();
     if !incoming.is_empty() {
-        let preds: HashMap<Uuid, job::Model> = job::Entity::find()
-            .filter(job::Column::Id.is_in(incoming.iter().map(|e| e.predecessor_id)))
-            .lock_shared()
+        let query = job::Entity::find()
+            .filter(job::Column::Id.is_in(incoming.iter().map(|e| e.predecessor_id)));
+        let preds: HashMap<Uuid, job::Model> = shared(tx, query, locking)
             .all(tx)
             .await?
             .into_iter()
             .map(|p| (p.id, p))
             .collect();
+        let wanted: HashSet<Uuid> = incoming.iter().map(|e| e.predecessor_id).collect();
+        if locking == Locking::SkipLocked && preds.len() < wanted.len() {
+            return Ok(None);
+        }
         for e in &incoming {
             let ok = preds.get(&e.predecessor_id).is_some_and(|p| {
                 rules::job_edge_satisfied(e.dependency_type, p.status, p.started_at)
@@ -560,34 +591,57 @@ pub(crate) async fn check_job(
         }
     }
     if starting {
-        let prerequisites = task::Entity::find()
-            .filter(
-                task::Column::Id.in_subquery(
-                    sea_orm::sea_query::Query::select()
-                        .column(job_task::Column::TaskId)
-                        .from(job_task::Entity)
-                        .and_where(job_task::Column::JobId.eq(row.id))
-                        .and_where(job_task::Column::Role.eq(JobTaskRole::Prerequisite))
-                        .to_owned(),
-                ),
-            )
-            .order_by_asc(task::Column::CreatedAt)
-            .lock_shared()
+        let prerequisite_ids: Vec<Uuid> = job_task::Entity::find()
+            .select_only()
+            .column(job_task::Column::TaskId)
+            .filter(job_task::Column::JobId.eq(row.id))
+            .filter(job_task::Column::Role.eq(JobTaskRole::Prerequisite))
+            .into_tuple()
             .all(tx)
             .await?;
-        for t in prerequisites
-            .iter()
-            .filter(|t| !rules::prerequisite_satisfied(t.status))
-        {
-            unmet.push(json!({"taskId": t.id, "role": "PREREQUISITE"}));
+        if !prerequisite_ids.is_empty() {
+            let query = task::Entity::find()
+                .filter(task::Column::Id.is_in(prerequisite_ids.iter().copied()))
+                .order_by_asc(task::Column::CreatedAt);
+            let prerequisites = shared(tx, query, locking).all(tx).await?;
+            if locking == Locking::SkipLocked && prerequisites.len() < prerequisite_ids.len() {
+                return Ok(None);
+            }
+            for t in prerequisites
+                .iter()
+                .filter(|t| !rules::prerequisite_satisfied(t.status))
+            {
+                unmet.push(json!({"taskId": t.id, "role": "PREREQUISITE"}));
+            }
         }
     }
+    Ok(Some(unmet))
+}
+
+/// Checks the edges (and, for a job start, PREREQUISITE tasks) a job's start or finish waits
+/// on, locking the predecessors FOR SHARE so they cannot change under the decision.
+pub(crate) async fn check_job(
+    tx: &DatabaseTransaction,
+    row: &job::Model,
+    starting: bool,
+) -> ServiceResult<()> {
+    let unmet = job_unmet(tx, row, starting, Locking::Wait)
+        .await?
+        .unwrap_or_default();
     refuse(
         unmet,
         "job",
         row.id,
         if starting { "start" } else { "finish" },
     )
+}
+
+/// Whether a claim may start the locked job `row` now: every start gate met, and none of
+/// their rows being changed by someone else at this moment (then the next claim decides).
+pub(crate) async fn claimable(tx: &DatabaseTransaction, row: &job::Model) -> ServiceResult<bool> {
+    Ok(job_unmet(tx, row, true, Locking::SkipLocked)
+        .await?
+        .is_some_and(|unmet| unmet.is_empty()))
 }
 
 /// As `check_job`, for a task (tasks have no prerequisites).

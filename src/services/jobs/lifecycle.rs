@@ -1,10 +1,12 @@
-//! The job lifecycle: scheduleJob, startJob, completeJob, failJob, cancelJob, retryJob.
-//! Each checks in the order of DESIGN.md §2, then moves the job and its run in one transaction.
+//! The job lifecycle: scheduleJob, startJob, completeJob, cancelJob, retryJob (failJob, which
+//! shares its decision with the loops, is the executor's). Each checks in the order of
+//! DESIGN.md §2, then moves the job and its run in one transaction. `open_attempt` is how
+//! startJob and claims begin an attempt.
 
-use super::model::{CancelMode, Job, JobResult, ScheduleRequest, policy_of};
+use super::model::{CancelMode, Job, JobResult, ScheduleRequest};
 use super::state::{JobAction, transition};
 use super::write::resolve_schedule;
-use super::{JobService, commit, fence, open_run, owners, permissions, save};
+use super::{JobService, attempt_ended, commit, fence, open_run, owners, permissions, save};
 use crate::auth::Actor;
 use crate::domain::time::{Micros, rfc3339, to_micros};
 use crate::error::{ServiceError, ServiceResult};
@@ -36,7 +38,7 @@ pub(super) async fn watch_successors(
 }
 
 /// Clears what entering PENDING or SCHEDULED clears (DESIGN.md §3, fields over time).
-fn enter_waiting(row: &mut job::Model) {
+pub(crate) fn enter_waiting(row: &mut job::Model) {
     row.finished_at = None;
     row.error = None;
     row.result = None;
@@ -44,8 +46,60 @@ fn enter_waiting(row: &mut job::Model) {
     row.lease_seconds = None;
 }
 
+/// Opens a new attempt of the locked, startable job `before` at `now`: RUNNING, the next
+/// attempt, a run whose agent is `agent`, and the lease (seconds, expiry) when one is given
+/// (claims; startJob sets none). Saves the job and inserts the run; returns the job after.
+pub(crate) async fn open_attempt(
+    tx: &DatabaseTransaction,
+    before: &job::Model,
+    agent: &str,
+    lease: Option<(i32, Micros)>,
+    now: Micros,
+) -> ServiceResult<job::Model> {
+    let mut after = before.clone();
+    after.status = JobStatus::Running;
+    after.attempt += 1;
+    after.started_at = Some(now);
+    after.finished_at = None;
+    after.lease_seconds = lease.map(|(seconds, _)| seconds);
+    after.lease_expires_at = lease.map(|(_, expires)| expires);
+    if lease.is_some() {
+        // A claim assigns the job to the agent that took it (no chain entry).
+        after.assigned_agent = Some(agent.to_string());
+    }
+    after.version += 1;
+    after.updated_at = now;
+    save(tx, before, &after).await?;
+    job_run::Model {
+        id: Uuid::now_v7(),
+        job_id: after.id,
+        tenant_id: after.tenant_id.clone(),
+        series: after.series,
+        attempt: after.attempt,
+        status: JobRunStatus::Running,
+        agent: Some(agent.to_string()),
+        started_at: now,
+        finished_at: None,
+        error: None,
+        result: None,
+        cost: 0,
+    }
+    .into_active_model()
+    .insert(tx)
+    .await?;
+    Ok(after)
+}
+
+/// The events of a started attempt: `job.status_changed`, `job.started` (attempt).
+pub(crate) fn started_events(before: &job::Model, after: &job::Model) -> [EventDraft; 2] {
+    [
+        status_changed(before, after),
+        EventDraft::job("job.started", after).with("attempt", json!(after.attempt)),
+    ]
+}
+
 /// Closes the open run of a job with `status`.
-async fn close_run(
+pub(crate) async fn close_run(
     tx: &DatabaseTransaction,
     run: Option<job_run::Model>,
     status: JobRunStatus,
@@ -131,39 +185,11 @@ impl JobService {
         let to = transition(JobAction::Start, before.status)?;
         dependencies::check_job(&tx, &before, true).await?;
         budgets::check_start(&tx, &before).await?;
+        debug_assert_eq!(to, JobStatus::Running);
         let watch = watch_successors(&tx, &before).await?;
         let now = self.clock.now_micros();
-        let mut after = before.clone();
-        after.status = to;
-        after.attempt += 1;
-        after.started_at = Some(now);
-        after.finished_at = None;
-        after.lease_expires_at = None;
-        after.lease_seconds = None;
-        after.version += 1;
-        after.updated_at = now;
-        save(&tx, &before, &after).await?;
-        job_run::Model {
-            id: Uuid::now_v7(),
-            job_id: after.id,
-            tenant_id: after.tenant_id.clone(),
-            series: after.series,
-            attempt: after.attempt,
-            status: JobRunStatus::Running,
-            agent: Some(actor.id.clone()),
-            started_at: now,
-            finished_at: None,
-            error: None,
-            result: None,
-            cost: 0,
-        }
-        .into_active_model()
-        .insert(&tx)
-        .await?;
-        let mut events = vec![
-            status_changed(&before, &after),
-            EventDraft::job("job.started", &after).with("attempt", json!(after.attempt)),
-        ];
+        let after = open_attempt(&tx, &before, &actor.id, None, now).await?;
+        let mut events = started_events(&before, &after).to_vec();
         events.extend(watch.after(&tx, &events).await?);
         commit(&*self.bus, tx, actor, now, events).await?;
         Ok(Job::from(after))
@@ -191,7 +217,15 @@ impl JobService {
             .map(|c| validate::non_negative_money("result.actualCost", c))
             .transpose()?;
         let run = open_run(&tx, id).await?;
-        fence(&before, run.as_ref(), attempt)?;
+        if let Err(conflict) = fence(&before, run.as_ref(), attempt) {
+            // A completion sent again after its answer was lost: the job as it is, unchanged.
+            if let Some(n) = attempt
+                && attempt_ended(&tx, &before, n, |r| r.status == JobRunStatus::Succeeded).await?
+            {
+                return Ok(Job::from(before));
+            }
+            return Err(conflict);
+        }
         let to = transition(JobAction::Complete, before.status)?;
         dependencies::check_job(&tx, &before, false).await?;
         let watch = watch_successors(&tx, &before).await?;
@@ -233,73 +267,6 @@ impl JobService {
             status_changed(&before, &after),
             EventDraft::job("job.succeeded", &after).with("result", json!(result.output)),
         ];
-        events.extend(watch.after(&tx, &events).await?);
-        commit(&*self.bus, tx, actor, now, events).await?;
-        Ok(Job::from(after))
-    }
-
-    /// failJob: ends the attempt as failed. With attempts left (and `retryable`) the job is
-    /// SCHEDULED after the backoff; otherwise FAILED. On CANCELLING it ends CANCELLED.
-    pub async fn fail(
-        &self,
-        actor: &Actor,
-        id: Uuid,
-        error: &str,
-        retryable: bool,
-        attempt: Option<i32>,
-    ) -> ServiceResult<Job> {
-        let (tx, before) = self.begin_on(actor, id).await?;
-        require(
-            permissions::can_modify(actor, owners(&before)),
-            "fail this job",
-        )?;
-        let error = validate::reason("error", error)?;
-        let run = open_run(&tx, id).await?;
-        fence(&before, run.as_ref(), attempt)?;
-        let to = transition(JobAction::Fail, before.status)?;
-        let mut watch = watch_successors(&tx, &before).await?;
-        let now = self.clock.now_micros();
-        let mut after = before.clone();
-        after.version += 1;
-        after.updated_at = now;
-        let policy = policy_of(&before);
-        let failed_attempt = before.attempt;
-        let retry =
-            to == JobStatus::Failed && retryable && policy.has_attempts_after(failed_attempt);
-        let mut events = Vec::new();
-        if retry {
-            let run_at = now + policy.backoff_seconds(failed_attempt) * 1_000_000;
-            after.status = JobStatus::Scheduled;
-            enter_waiting(&mut after);
-            after.run_at = Some(run_at);
-            events.push(status_changed(&before, &after));
-            events.push(
-                EventDraft::job("job.retry_scheduled", &after)
-                    .with("error", json!(error))
-                    .with("runAt", json!(rfc3339(run_at)))
-                    .with("attempt", json!(failed_attempt)),
-            );
-        } else {
-            after.status = to;
-            after.finished_at = Some(now);
-            after.error = Some(error.clone());
-            after.lease_expires_at = None;
-            events.push(status_changed(&before, &after));
-            events.push(if to == JobStatus::Cancelled {
-                EventDraft::job("job.cancelled", &after)
-                    .with("reason", json!(after.cancel_reason))
-                    .with("error", json!(error))
-            } else {
-                EventDraft::job("job.failed", &after)
-                    .with("error", json!(error))
-                    .with("attempt", json!(failed_attempt))
-            });
-        }
-        save(&tx, &before, &after).await?;
-        close_run(&tx, run, JobRunStatus::Failed, now, Some(error), None, None).await?;
-        if let Some(ending) = Ending::of(after.status) {
-            events.extend(cascade::job_ended(&tx, now, &after, ending, &mut watch).await?);
-        }
         events.extend(watch.after(&tx, &events).await?);
         commit(&*self.bus, tx, actor, now, events).await?;
         Ok(Job::from(after))

@@ -153,22 +153,7 @@ impl JobFilter {
             c = c.add(job::Column::CreatedBy.eq(creator.as_str()));
         }
         if let Some(label) = &self.label {
-            // EXISTS, not IN: the planner then walks the ordering's index and probes the label
-            // table's primary key per row, instead of collecting every labelled id and sorting
-            // them (which grows with the label's popularity; see BENCHMARKS.md).
-            let labelled = Query::select()
-                .expr(Expr::val(1))
-                .from(entity::job_label::Entity)
-                .and_where(
-                    Expr::col((entity::job_label::Entity, entity::job_label::Column::JobId))
-                        .equals((job::Entity, job::Column::Id)),
-                )
-                .and_where(
-                    Expr::col((entity::job_label::Entity, entity::job_label::Column::Label))
-                        .eq(label.as_str()),
-                )
-                .to_owned();
-            c = c.add(Expr::exists(labelled));
+            c = c.add(has_label(label));
         }
         if let Some(min) = self.priority_min {
             c = c.add(job::Column::Priority.gte(min));
@@ -241,4 +226,22 @@ impl JobService {
         let groups = stats::by_status(&self.db, query, job::Column::Status).await?;
         Ok(Stats::from_groups(groups, JobStatus::iter()))
     }
+}
+
+/// The job carries `label`. EXISTS, not IN: the planner then walks the ordering's index and
+/// probes the label table's primary key per row, instead of collecting every labelled id and
+/// sorting them (which grows with the label's popularity; see BENCHMARKS.md).
+pub(crate) fn has_label(label: &str) -> sea_orm::sea_query::SimpleExpr {
+    let labelled = Query::select()
+        .expr(Expr::val(1))
+        .from(entity::job_label::Entity)
+        .and_where(
+            Expr::col((entity::job_label::Entity, entity::job_label::Column::JobId))
+                .equals((job::Entity, job::Column::Id)),
+        )
+        .and_where(
+            Expr::col((entity::job_label::Entity, entity::job_label::Column::Label)).eq(label),
+        )
+        .to_owned();
+    Expr::exists(labelled)
 }

@@ -10,9 +10,10 @@ pub mod retry;
 pub mod state;
 mod write;
 
+pub(crate) use lifecycle::{close_run, enter_waiting, open_attempt, started_events};
 pub use list::{JobFilter, JobOrder, JobOrderField, JobPage};
 pub use model::{
-    CancelMode, Delegation, Job, JobPatch, JobResult, JobRun, NewJob, ScheduleRequest,
+    CancelMode, Delegation, Job, JobPatch, JobResult, JobRun, NewJob, ScheduleRequest, policy_of,
 };
 pub use retry::{RetryPolicy, RetryPolicyPatch};
 
@@ -235,6 +236,23 @@ async fn write_labels(
 }
 
 pub(crate) use crate::services::events::commit;
+
+/// True when attempt `n` of the job's current series has a closed run that `ended_so` accepts
+/// (a repeated completeJob or failJob whose first answer was lost, DESIGN.md §3).
+pub(crate) async fn attempt_ended(
+    tx: &DatabaseTransaction,
+    row: &job::Model,
+    n: i32,
+    ended_so: impl Fn(&job_run::Model) -> bool,
+) -> ServiceResult<bool> {
+    let run = job_run::Entity::find()
+        .filter(job_run::Column::JobId.eq(row.id))
+        .filter(job_run::Column::Series.eq(row.series))
+        .filter(job_run::Column::Attempt.eq(n))
+        .one(tx)
+        .await?;
+    Ok(run.is_some_and(|r| r.status != JobRunStatus::Running && ended_so(&r)))
+}
 
 /// The fencing check of DESIGN.md §3: a given `attempt` must be the job's current attempt, and
 /// that attempt's run must still be open.
