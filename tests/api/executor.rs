@@ -21,6 +21,7 @@ backend_tests!(
     a_sweep_never_overwrites_a_completion,
     repeated_completions_return_the_job,
     two_replicas_claim_every_job_exactly_once,
+    the_example_worker_drains_50_jobs,
 );
 
 const CLAIM: &str = "mutation($n: Int, $l: Int, $a: String, $labels: [String!]) { claimJobs(limit: $n, leaseSeconds: $l, agent: $a, labels: $labels) { id title status attempt assignedAgent leaseExpiresAt version runs { attempt status agent } } }";
@@ -814,4 +815,143 @@ async fn two_replicas_claim_every_job_exactly_once(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(retries, 200);
+}
+
+/// The example worker, started as processes against the test server, drains 50 jobs: one fails
+/// once and resumes from its checkpoint, one is cancelled gracefully while it runs.
+async fn the_example_worker_drains_50_jobs(app: TestApp) {
+    let alice = app.actor("alice", &[Member]);
+    let worker = std::env::current_exe()
+        .ok()
+        .and_then(|p| {
+            p.parent()?
+                .parent()
+                .map(|d| d.join("examples").join("worker"))
+        })
+        .filter(|p| p.exists())
+        .expect("target/debug/examples/worker is missing: `cargo test --workspace` builds the examples (or run `cargo build --example worker` first)");
+    let mut ids = Vec::new();
+    for i in 0..48 {
+        let j = app
+            .create_job(&alice, json!({"title": format!("plain {i}"), "executionContext": {"steps": 2, "stepMs": 10}}))
+            .await;
+        ids.push(j["id"].clone());
+    }
+    let flaky = app
+        .create_job(
+            &alice,
+            json!({"title": "flaky", "priority": 90, "executionContext": {"steps": 3, "stepMs": 10, "failOnceAtStep": 2},
+                   "retryPolicy": {"maxAttempts": 2, "initialBackoffSeconds": 1}}),
+        )
+        .await;
+    let long = app
+        .create_job(&alice, json!({"title": "long", "priority": 100, "executionContext": {"steps": 600, "stepMs": 50}}))
+        .await;
+    let spawn = |name: &str| {
+        let token = app
+            .state
+            .keys
+            .mint(&app.actor(name, &[Agent]), 3600)
+            .unwrap();
+        std::process::Command::new(&worker)
+            .args([
+                "--url",
+                &format!("http://{}", app.addr),
+                "--token",
+                &token,
+                "--lease-seconds",
+                "3",
+                "--poll-seconds",
+                "1",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start a worker")
+    };
+    let workers = vec![spawn("worker-1"), spawn("worker-2")];
+    // Once the long job runs, cancel it gracefully: its worker sees it on a heartbeat.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if job(&app, &alice, &long["id"]).await["status"] == "RUNNING" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the long job never started"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    app.job_op(
+        &alice,
+        "cancelJob(id: $id, reason: \"not needed\")",
+        json!({"id": long["id"]}),
+    )
+    .await;
+    // Everything ends.
+    loop {
+        let stats = app
+            .ok(
+                &alice,
+                "{ jobStats { byStatus { status count } } }",
+                json!({}),
+            )
+            .await;
+        let count = |s: &str| {
+            stats["jobStats"]["byStatus"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|b| b["status"] == s)
+                .map_or(0, |b| b["count"].as_i64().unwrap())
+        };
+        if count("SUCCEEDED") + count("CANCELLED") == 50 {
+            assert_eq!((count("SUCCEEDED"), count("CANCELLED")), (49, 1));
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the workers did not drain the queue: {stats}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let l = job(&app, &alice, &long["id"]).await;
+    assert_eq!(l["status"], "CANCELLED");
+    assert_eq!(l["cancelReason"], "not needed");
+    let f = job(&app, &alice, &flaky["id"]).await;
+    assert_eq!(f["status"], "SUCCEEDED");
+    let runs: Vec<(Value, Value)> = f["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["attempt"].clone(), r["status"].clone()))
+        .collect();
+    assert_eq!(
+        runs,
+        [(json!(1), json!("FAILED")), (json!(2), json!("SUCCEEDED"))]
+    );
+    // The retry resumed after step 1: each step was checkpointed once.
+    let steps: Vec<i64> = app
+        .job_events(f["id"].as_str().unwrap())
+        .await
+        .into_iter()
+        .filter(|(t, _)| t == "job.checkpointed")
+        .map(|(_, d)| d["step"].as_i64().unwrap())
+        .collect();
+    assert_eq!(steps, [1, 2, 3]);
+    // Every plain job ran once, with its cost recorded per step.
+    let plain = job(&app, &alice, &ids[0]).await;
+    assert_eq!(plain["runs"].as_array().unwrap().len(), 1);
+    // SIGTERM: each worker stops cleanly.
+    for mut w in workers {
+        unsafe {
+            libc::kill(w.id() as i32, libc::SIGTERM);
+        }
+        let status = w.wait().unwrap();
+        assert!(status.success(), "{status}");
+        let mut out = String::new();
+        use std::io::Read;
+        w.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+        assert!(out.contains("worker: stopping after"), "{out}");
+    }
 }
