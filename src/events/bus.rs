@@ -3,7 +3,10 @@
 //! and never know which bus runs.
 //!
 //! Two implementations share the per-tenant fan-out of `hub`:
-//! - `LocalBus` (SQLite, one process): a commit pokes the tenant's feed directly;
+//! - `LocalBus` (SQLite, one process): commits that carry events pass one at a time through an
+//!   in-process lock held from the commit to the hand-over, so the committed rows reach the
+//!   feeds in commit order, straight from the commit, without reading them back (SQLite has a
+//!   single writer anyway, so the lock queues nobody who was not already queued);
 //! - `PostgresBus` (PostgreSQL, any number of replicas): every committing transaction also
 //!   NOTIFYs the tenant (inside the transaction, so the news is sent only if it commits), and one
 //!   dedicated LISTEN connection per replica pokes the feeds; after that connection drops, it
@@ -11,13 +14,21 @@
 
 use super::filter::EventFilter;
 use super::hub::{Hub, LiveEvents};
+use entity::event;
+use sea_orm::{DatabaseTransaction, DbErr};
 use std::sync::Arc;
 
 /// Where the committed events of every tenant go.
 #[async_trait::async_trait]
 pub trait EventBus: Send + Sync + 'static {
-    /// `tenant` has committed new events (called after the commit).
-    fn committed(&self, tenant: &str);
+    /// Commits `tx`, which stored `events` of `tenant`, then hands them on: the one commit
+    /// seam, so nothing reaches a subscriber before its commit.
+    async fn commit(
+        &self,
+        tx: DatabaseTransaction,
+        tenant: &str,
+        events: Vec<event::Model>,
+    ) -> Result<(), DbErr>;
 
     /// The live events of `tenant` that match `filter`, from now on (`LiveEvents::start` is
     /// the id after which they begin).
@@ -37,18 +48,31 @@ pub trait EventBus: Send + Sync + 'static {
 /// The in-process bus.
 pub struct LocalBus {
     hub: Arc<Hub>,
+    /// Held from a commit to its hand-over: the hand-overs keep the commits' order.
+    in_order: tokio::sync::Mutex<()>,
 }
 
 impl LocalBus {
     pub fn new(hub: Arc<Hub>) -> Self {
-        Self { hub }
+        Self {
+            hub,
+            in_order: tokio::sync::Mutex::new(()),
+        }
     }
 }
 
 #[async_trait::async_trait]
 impl EventBus for LocalBus {
-    fn committed(&self, tenant: &str) {
-        self.hub.poke(tenant);
+    async fn commit(
+        &self,
+        tx: DatabaseTransaction,
+        tenant: &str,
+        events: Vec<event::Model>,
+    ) -> Result<(), DbErr> {
+        let _order = self.in_order.lock().await;
+        tx.commit().await?;
+        self.hub.publish(tenant, events);
+        Ok(())
     }
 
     async fn subscribe(

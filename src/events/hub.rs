@@ -194,6 +194,15 @@ impl Hub {
         }
     }
 
+    /// Hands `rows`, just committed by `tenant` in commit order, to its feed (if any) without
+    /// reading them back: only a bus that can vouch for the order may call this.
+    pub fn publish(&self, tenant: &str, rows: Vec<event::Model>) {
+        let feed = lock(&self.feeds).get(tenant).cloned();
+        if let Some(feed) = feed {
+            dispatch(&feed, rows);
+        }
+    }
+
     /// Every feed reads again (after a lost connection to the news).
     pub fn poke_all(&self) {
         for feed in lock(&self.feeds).values() {

@@ -63,9 +63,18 @@ impl Drop for PostgresBus {
 
 #[async_trait::async_trait]
 impl EventBus for PostgresBus {
-    fn committed(&self, tenant: &str) {
-        // The NOTIFY reaches this replica's listener too; poking now saves the round trip.
+    async fn commit(
+        &self,
+        tx: sea_orm::DatabaseTransaction,
+        tenant: &str,
+        _events: Vec<entity::event::Model>,
+    ) -> Result<(), sea_orm::DbErr> {
+        // Commits of one tenant may finish in any order once their event lock is released, so
+        // the feeds read the table after their mark rather than take these rows. The NOTIFY
+        // reaches this replica's listener too; poking now saves its round trip.
+        tx.commit().await?;
         self.hub.poke(tenant);
+        Ok(())
     }
 
     async fn subscribe(

@@ -1,5 +1,5 @@
 //! The `jobgraph` binary as a person runs it: `schema`, `token`, `migrate`, `serve` (and a clean
-//! stop on SIGTERM), and start-up errors that name the setting.
+//! stop on SIGTERM, websockets closed 1001), and start-up errors that name the setting.
 
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -171,6 +171,11 @@ async fn serve_answers_and_stops_cleanly_on_sigterm() {
         .await
         .expect("readyz");
     assert_eq!(ready.status().as_u16(), 200);
+    // A live subscriber: at SIGTERM it gets a 1001 close before the process exits.
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut ws = crate::ws_client::Ws::ready(addr, crate::ws_client::TRANSPORT, token.trim()).await;
+    ws.subscribe("1", "subscription { jobEvents { id } }", json!({}))
+        .await;
 
     let pid = child.id().to_string();
     assert!(
@@ -192,5 +197,7 @@ async fn serve_answers_and_stops_cleanly_on_sigterm() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(status.success(), "exit status {status}");
+    let reason = ws.closed_with(1001).await;
+    assert!(reason.contains("shutting down"), "{reason}");
     std::fs::remove_dir_all(dir).ok();
 }

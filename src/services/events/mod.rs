@@ -151,11 +151,11 @@ pub(crate) async fn commit(
     at: Micros,
     drafts: Vec<EventDraft>,
 ) -> crate::error::ServiceResult<()> {
-    let written = !drafts.is_empty();
-    write(&tx, actor, at, drafts).await?;
-    tx.commit().await?;
-    if written {
-        bus.committed(&actor.tenant);
+    if drafts.is_empty() {
+        tx.commit().await?;
+        return Ok(());
     }
+    let stored = write(&tx, actor, at, drafts).await?;
+    bus.commit(tx, &actor.tenant, stored).await?;
     Ok(())
 }
