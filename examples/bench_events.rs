@@ -34,6 +34,8 @@ const SECRET: &str = "bench-events-secret-0123456789abcdef";
 const TENANT: &str = "bench";
 
 struct Args {
+    /// Which measurements: fanout, replay, write.
+    phases: Vec<String>,
     subscribers: Vec<usize>,
     replay: usize,
     write_seconds: u64,
@@ -42,6 +44,7 @@ struct Args {
 
 fn args() -> Args {
     let mut args = Args {
+        phases: vec!["fanout".into(), "replay".into(), "write".into()],
         subscribers: vec![1000, 10_000],
         replay: 100_000,
         write_seconds: 5,
@@ -58,6 +61,7 @@ fn args() -> Args {
                     .collect()
             }
             "--replay" => args.replay = value.parse().expect("--replay: a number"),
+            "--phases" => args.phases = value.split(',').map(str::to_string).collect(),
             "--write-seconds" => args.write_seconds = value.parse().expect("--write-seconds"),
             "--postgres-url" => args.postgres_url = Some(value),
             other => panic!("unknown flag {other}"),
@@ -238,25 +242,38 @@ where
         .await
 }
 
-/// Waits for the first text message on every socket; returns the delays after `t0`, in ms.
+/// Waits on every socket for its second result (the first is the warm-up event); returns the
+/// delays after `t0`, in ms, sorted.
 async fn arrival_times(
     sockets: Vec<Socket>,
+    warmed: Arc<tokio::sync::Barrier>,
     t0: Arc<std::sync::Mutex<Option<Instant>>>,
 ) -> Vec<f64> {
     let waits: Vec<_> = sockets
         .into_iter()
         .map(|mut ws| {
-            let t0 = t0.clone();
+            let (t0, warmed) = (t0.clone(), warmed.clone());
             tokio::spawn(async move {
+                let mut seen = 0;
                 loop {
                     match tokio::time::timeout(Duration::from_secs(60), ws.next()).await {
-                        Ok(Some(Ok(Message::Text(t)))) if !t.contains("\"ping\"") => {
+                        Ok(Some(Ok(Message::Text(t)))) if t.contains("\"next\"") => {
+                            seen += 1;
+                            if seen == 1 {
+                                warmed.wait().await;
+                                continue;
+                            }
                             let at = Instant::now();
                             let start = t0.lock().unwrap().expect("sent before received");
                             return Some((at - start).as_secs_f64() * 1000.0);
                         }
                         Ok(Some(Ok(_))) => continue,
-                        _ => return None,
+                        _ => {
+                            if seen == 0 {
+                                warmed.wait().await;
+                            }
+                            return None;
+                        }
                     }
                 }
             })
@@ -270,6 +287,25 @@ async fn arrival_times(
     }
     out.sort_by(|a, b| a.partial_cmp(b).unwrap());
     out
+}
+
+/// Sends the warm-up event with `send`, waits until every socket has it, then sends the
+/// measured one; returns the arrival times of the measured one.
+async fn measure<F, Fut>(sockets: Vec<Socket>, send: F) -> Vec<f64>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let warmed = Arc::new(tokio::sync::Barrier::new(sockets.len() + 1));
+    let t0 = Arc::new(std::sync::Mutex::new(None));
+    let waiting = tokio::spawn(arrival_times(sockets, warmed.clone(), t0.clone()));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    send().await;
+    warmed.wait().await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    *t0.lock().unwrap() = Some(Instant::now());
+    send().await;
+    waiting.await.unwrap()
 }
 
 async fn graphql(
@@ -326,13 +362,14 @@ async fn fan_out(server: &Server, n: usize, distinct: bool) -> (FanOut, u64) {
     let connect_s = started.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_millis(500 + n as u64 / 10)).await;
     let idle = rss_kib(server.child.id()).saturating_sub(before);
-    let t0 = Arc::new(std::sync::Mutex::new(None));
-    let waiting = tokio::spawn(arrival_times(sockets, t0.clone()));
-    tokio::time::sleep(Duration::from_millis(200)).await;
     let client = reqwest::Client::new();
-    *t0.lock().unwrap() = Some(Instant::now());
-    graphql(&client, addr, &token, CREATE, json!({"t": "fan-out"})).await;
-    let times = waiting.await.unwrap();
+    let times = measure(sockets, || {
+        let (client, token) = (client.clone(), token.clone());
+        async move {
+            graphql(&client, addr, &token, CREATE, json!({"t": "fan-out"})).await;
+        }
+    })
+    .await;
     (
         FanOut {
             label: if distinct {
@@ -351,67 +388,83 @@ async fn fan_out(server: &Server, n: usize, distinct: bool) -> (FanOut, u64) {
     )
 }
 
-/// The baseline: a bare axum websocket handler forwarding one broadcast message.
-async fn bare_fan_out(n: usize) -> FanOut {
+/// The baseline's server, run as `bench_events --bare-server PORT` in a process of its own
+/// (as jobgraph's is): a bare axum websocket handler that answers the init like a server
+/// would, then forwards each message POSTed to `/send` to every socket.
+async fn bare_server(port: u16) {
     let (tx, _) = broadcast::channel::<Arc<str>>(16);
-    let app = {
-        let tx = tx.clone();
-        axum::Router::new().route(
+    let ws_tx = tx.clone();
+    let app = axum::Router::new()
+        .route(
             "/graphql",
             axum::routing::get(move |ws: WebSocketUpgrade| {
-                let mut rx = tx.subscribe();
+                let mut rx = ws_tx.subscribe();
                 async move {
-                    ws.protocols(["graphql-transport-ws"]).on_upgrade(
-                        move |mut socket| async move {
-                            // Answer the init like a server would, then forward.
-                            while let Some(Ok(m)) = socket.recv().await {
-                                if let AxumMessage::Text(t) = &m {
-                                    if t.contains("connection_init") {
-                                        let _ = socket
-                                            .send(AxumMessage::Text(
-                                                r#"{"type":"connection_ack"}"#.into(),
-                                            ))
-                                            .await;
-                                    }
-                                    if t.contains("subscribe") {
-                                        break;
-                                    }
+                    ws.protocols(["graphql-transport-ws"]).on_upgrade(move |mut socket| async move {
+                        while let Some(Ok(m)) = socket.recv().await {
+                            if let AxumMessage::Text(t) = &m {
+                                if t.contains("connection_init") {
+                                    let _ = socket.send(AxumMessage::Text(r#"{"type":"connection_ack"}"#.into())).await;
                                 }
-                            }
-                            while let Ok(msg) = rx.recv().await {
-                                if socket
-                                    .send(AxumMessage::Text(msg.to_string().into()))
-                                    .await
-                                    .is_err()
-                                {
+                                if t.contains("subscribe") {
                                     break;
                                 }
                             }
-                        },
-                    )
+                        }
+                        while let Ok(msg) = rx.recv().await {
+                            if socket.send(AxumMessage::Text(msg.to_string().into())).await.is_err() {
+                                break;
+                            }
+                        }
+                    })
                 }
             }),
         )
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        .route(
+            "/send",
+            axum::routing::post(move || {
+                let tx = tx.clone();
+                async move {
+                    let _ = tx.send(Arc::from(r#"{"type":"next","id":"1","payload":{"data":{"jobEvents":{"id":"1","jobId":"x","job":{"title":"fan-out"}}}}}"#));
+                    "sent"
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    axum::serve(listener, app).await.unwrap();
+}
+
+/// The baseline: N sockets to the bare server, one broadcast message.
+async fn bare_fan_out(n: usize) -> FanOut {
+    let port = free_port();
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -n 1048576 2>/dev/null || ulimit -n $(ulimit -Hn); exec \"$0\" \"$@\"")
+        .arg(std::env::current_exe().unwrap())
+        .args(["--bare-server", &port.to_string()])
+        .spawn()
+        .expect("start the bare server");
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
     let started = Instant::now();
-    let sockets = open_many(n, 64, |_| async move {
-        subscriber(addr, "t", "s", json!({})).await
-    })
-    .await;
+    let sockets = open_many(n, 64, |_| async move { subscriber(addr, "t", "s", json!({})).await }).await;
     let connect_s = started.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_millis(500 + n as u64 / 10)).await;
-    let t0 = Arc::new(std::sync::Mutex::new(None));
-    let waiting = tokio::spawn(arrival_times(sockets, t0.clone()));
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    *t0.lock().unwrap() = Some(Instant::now());
-    let _ = tx.send(Arc::from(
-        r#"{"type":"next","id":"1","payload":{"data":{"jobEvents":{"id":"1"}}}}"#,
-    ));
-    let times = waiting.await.unwrap();
-    server.abort();
+    let times = measure(sockets, || {
+        let client = client.clone();
+        async move {
+            client.post(format!("http://{addr}/send")).send().await.unwrap();
+        }
+    })
+    .await;
+    let _ = child.kill();
+    let _ = child.wait();
     FanOut {
         label: "bare axum broadcast (baseline)".into(),
         n,
@@ -567,16 +620,31 @@ async fn run_backend(name: &str, url: &str, args: &Args) {
     jobgraph::db::migrate(&db).await.expect("migrate");
     let server = start_server(url).await;
 
+    let phase = |p: &str| args.phases.iter().any(|x| x == p);
+    if phase("fanout") {
+        fan_outs(&server, args).await;
+    }
+    if phase("replay") {
+        replays(&server, &db, url, args).await;
+    }
+    if phase("write") {
+        write_cost(&server, args).await;
+    }
+    drop(server);
+    db.close().await.ok();
+}
+
+async fn fan_outs(server: &Server, args: &Args) {
     println!("| fan-out | subscribers | received | connect s | p50 ms | p99 ms | max ms |");
     println!("|---|---|---|---|---|---|---|");
     let mut idle_per_sub = Vec::new();
     for (i, &n) in args.subscribers.iter().enumerate() {
-        let (ours, idle) = fan_out(&server, n, false).await;
+        let (ours, idle) = fan_out(server, n, false).await;
         idle_per_sub.push((n, idle));
         let bare = bare_fan_out(n).await;
         let mut rows = vec![ours, bare];
         if i == 0 {
-            rows.push(fan_out(&server, n, true).await.0);
+            rows.push(fan_out(server, n, true).await.0);
         }
         for r in rows {
             println!(
@@ -594,7 +662,9 @@ async fn run_backend(name: &str, url: &str, args: &Args) {
         );
     }
 
-    // Replay.
+}
+
+async fn replays(server: &Server, db: &sea_orm::DatabaseConnection, url: &str, args: &Args) {
     let start_after: i64 = {
         let token = token();
         let r = graphql(
@@ -612,9 +682,9 @@ async fn run_backend(name: &str, url: &str, args: &Args) {
             .unwrap()
     };
     let seed_started = Instant::now();
-    seed_events(&db, args.replay).await;
+    seed_events(db, args.replay).await;
     let seeded = seed_started.elapsed().as_secs_f64();
-    let ours = replay(&server, args.replay, start_after).await;
+    let ours = replay(server, args.replay, start_after).await;
     let (rows, raw) = raw_read(url, start_after).await;
     println!(
         "- replay of {} events (seeded in {seeded:.1} s): {ours:.0} events/s delivered to one subscriber; raw SQL reads {rows} rows at {raw:.0}/s ({:.2}x)",
@@ -622,8 +692,12 @@ async fn run_backend(name: &str, url: &str, args: &Args) {
         ours / raw
     );
 
-    // Write cost.
-    let alone = write_rate(&server, args.write_seconds).await;
+}
+
+/// createJob rates with no subscribers, with 1,000 whose filters exclude the writes, and with
+/// none again (the ratio takes the mean of the two runs without, so drift cancels out).
+async fn write_cost(server: &Server, args: &Args) {
+    let alone = write_rate(server, args.write_seconds).await;
     let token = token();
     let addr = server.addr;
     let quiet = open_many(1000, 64, |_| {
@@ -640,18 +714,25 @@ async fn run_backend(name: &str, url: &str, args: &Args) {
     })
     .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let watched = write_rate(&server, args.write_seconds).await;
-    println!(
-        "- createJob/s with no subscribers: {alone:.0}; with 1,000 subscribers whose filters exclude them: {watched:.0} ({:.2}x)",
-        watched / alone
-    );
+    let watched = write_rate(server, args.write_seconds).await;
     drop(quiet);
-    drop(server);
-    db.close().await.ok();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let alone_again = write_rate(server, args.write_seconds).await;
+    let base = (alone + alone_again) / 2.0;
+    println!(
+        "- createJob/s with no subscribers: {alone:.0} and {alone_again:.0}; with 1,000 subscribers whose filters exclude them: {watched:.0} ({:.2}x)",
+        watched / base
+    );
 }
 
 #[tokio::main]
 async fn main() {
+    if let [flag, port] = &std::env::args().skip(1).collect::<Vec<_>>()[..]
+        && flag == "--bare-server"
+    {
+        bare_server(port.parse().expect("a port")).await;
+        return;
+    }
     let args = args();
     let nofile = raise_nofile();
     println!(
