@@ -430,7 +430,9 @@ async fn bare_server(port: u16) {
                 }
             }),
         );
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
     axum::serve(listener, app).await.unwrap();
 }
 
@@ -453,13 +455,20 @@ async fn bare_fan_out(n: usize) -> FanOut {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     let started = Instant::now();
-    let sockets = open_many(n, 64, |_| async move { subscriber(addr, "t", "s", json!({})).await }).await;
+    let sockets = open_many(n, 64, |_| async move {
+        subscriber(addr, "t", "s", json!({})).await
+    })
+    .await;
     let connect_s = started.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_millis(500 + n as u64 / 10)).await;
     let times = measure(sockets, || {
         let client = client.clone();
         async move {
-            client.post(format!("http://{addr}/send")).send().await.unwrap();
+            client
+                .post(format!("http://{addr}/send"))
+                .send()
+                .await
+                .unwrap();
         }
     })
     .await;
@@ -661,7 +670,6 @@ async fn fan_outs(server: &Server, args: &Args) {
             kib as f64 / n as f64
         );
     }
-
 }
 
 async fn replays(server: &Server, db: &sea_orm::DatabaseConnection, url: &str, args: &Args) {
@@ -691,7 +699,6 @@ async fn replays(server: &Server, db: &sea_orm::DatabaseConnection, url: &str, a
         args.replay,
         ours / raw
     );
-
 }
 
 /// createJob rates with no subscribers, with 1,000 whose filters exclude the writes, and with

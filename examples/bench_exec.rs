@@ -488,8 +488,13 @@ impl Raw {
             .await
             .unwrap();
         let title: String = row.get(0);
+        let run_id = if self.postgres {
+            "CAST(id AS TEXT)"
+        } else {
+            "id"
+        };
         let q = self.sql(&format!(
-            "SELECT id FROM job_run WHERE job_id = $1{u} AND status = 'RUNNING'"
+            "SELECT {run_id}, cost FROM job_run WHERE job_id = $1{u} AND status = 'RUNNING'"
         ));
         bind(sqlx::query(sqlx::AssertSqlSafe(q)))
             .fetch_optional(&mut *tx)

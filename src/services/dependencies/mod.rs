@@ -553,18 +553,63 @@ fn shared<E: EntityTrait>(
     }
 }
 
+/// The gates of jobs: their incoming edges and PREREQUISITE tasks, read for many jobs at once.
+#[derive(Debug, Default)]
+pub(crate) struct Gates {
+    edges: HashMap<Uuid, Vec<Edge>>,
+    prerequisites: HashMap<Uuid, Vec<Uuid>>,
+}
+
+impl Gates {
+    /// The gates of `ids` (jobs of `tenant`) for a start (edges and prerequisites: two
+    /// statements whatever their number) or a finish (edges only).
+    pub(crate) async fn of(
+        tx: &DatabaseTransaction,
+        tenant: &str,
+        ids: &[Uuid],
+        starting: bool,
+    ) -> ServiceResult<Self> {
+        let mut gates = Self::default();
+        if ids.is_empty() {
+            return Ok(gates);
+        }
+        for e in edges(tx, Kind::Job, tenant, ids, true).await? {
+            gates.edges.entry(e.successor_id).or_default().push(e);
+        }
+        if !starting {
+            return Ok(gates);
+        }
+        let links: Vec<(Uuid, Uuid)> = job_task::Entity::find()
+            .select_only()
+            .column(job_task::Column::JobId)
+            .column(job_task::Column::TaskId)
+            .filter(job_task::Column::JobId.is_in(ids.iter().copied()))
+            .filter(job_task::Column::Role.eq(JobTaskRole::Prerequisite))
+            .into_tuple()
+            .all(tx)
+            .await?;
+        for (job, task) in links {
+            gates.prerequisites.entry(job).or_default().push(task);
+        }
+        Ok(gates)
+    }
+}
+
 /// The unmet gates of a job's start (FS and SS edges, PREREQUISITE tasks) or finish (FF
-/// edges), their rows locked FOR SHARE so they cannot change under the decision. `None` when
-/// `locking` skips locked rows and one of them is locked by someone else.
+/// edges) given its `gates`, their rows locked FOR SHARE so they cannot change under the
+/// decision. `None` when `locking` skips locked rows and one of them is locked by someone else.
 async fn job_unmet(
     tx: &DatabaseTransaction,
     row: &job::Model,
+    gates: &Gates,
     starting: bool,
     locking: Locking,
 ) -> ServiceResult<Option<Vec<Value>>> {
-    let incoming: Vec<Edge> = edges(tx, Kind::Job, &row.tenant_id, &[row.id], true)
-        .await?
+    let incoming: Vec<&Edge> = gates
+        .edges
+        .get(&row.id)
         .into_iter()
+        .flatten()
         .filter(|e| rules::gates_start(e.dependency_type) == starting)
         .collect();
     let mut unmet = Vec::new();
@@ -590,29 +635,20 @@ async fn job_unmet(
             }
         }
     }
-    if starting {
-        let prerequisite_ids: Vec<Uuid> = job_task::Entity::find()
-            .select_only()
-            .column(job_task::Column::TaskId)
-            .filter(job_task::Column::JobId.eq(row.id))
-            .filter(job_task::Column::Role.eq(JobTaskRole::Prerequisite))
-            .into_tuple()
-            .all(tx)
-            .await?;
-        if !prerequisite_ids.is_empty() {
-            let query = task::Entity::find()
-                .filter(task::Column::Id.is_in(prerequisite_ids.iter().copied()))
-                .order_by_asc(task::Column::CreatedAt);
-            let prerequisites = shared(tx, query, locking).all(tx).await?;
-            if locking == Locking::SkipLocked && prerequisites.len() < prerequisite_ids.len() {
-                return Ok(None);
-            }
-            for t in prerequisites
-                .iter()
-                .filter(|t| !rules::prerequisite_satisfied(t.status))
-            {
-                unmet.push(json!({"taskId": t.id, "role": "PREREQUISITE"}));
-            }
+    let prerequisite_ids = gates.prerequisites.get(&row.id).filter(|_| starting);
+    if let Some(prerequisite_ids) = prerequisite_ids {
+        let query = task::Entity::find()
+            .filter(task::Column::Id.is_in(prerequisite_ids.iter().copied()))
+            .order_by_asc(task::Column::CreatedAt);
+        let prerequisites = shared(tx, query, locking).all(tx).await?;
+        if locking == Locking::SkipLocked && prerequisites.len() < prerequisite_ids.len() {
+            return Ok(None);
+        }
+        for t in prerequisites
+            .iter()
+            .filter(|t| !rules::prerequisite_satisfied(t.status))
+        {
+            unmet.push(json!({"taskId": t.id, "role": "PREREQUISITE"}));
         }
     }
     Ok(Some(unmet))
@@ -625,7 +661,8 @@ pub(crate) async fn check_job(
     row: &job::Model,
     starting: bool,
 ) -> ServiceResult<()> {
-    let unmet = job_unmet(tx, row, starting, Locking::Wait)
+    let gates = Gates::of(tx, &row.tenant_id, &[row.id], starting).await?;
+    let unmet = job_unmet(tx, row, &gates, starting, Locking::Wait)
         .await?
         .unwrap_or_default();
     refuse(
@@ -636,10 +673,15 @@ pub(crate) async fn check_job(
     )
 }
 
-/// Whether a claim may start the locked job `row` now: every start gate met, and none of
-/// their rows being changed by someone else at this moment (then the next claim decides).
-pub(crate) async fn claimable(tx: &DatabaseTransaction, row: &job::Model) -> ServiceResult<bool> {
-    Ok(job_unmet(tx, row, true, Locking::SkipLocked)
+/// Whether a claim may start the locked job `row` (whose `gates` were read with its batch)
+/// now: every start gate met, and none of their rows being changed by someone else at this
+/// moment (then the next claim decides). A job without gates costs no statement.
+pub(crate) async fn claimable(
+    tx: &DatabaseTransaction,
+    row: &job::Model,
+    gates: &Gates,
+) -> ServiceResult<bool> {
+    Ok(job_unmet(tx, row, gates, true, Locking::SkipLocked)
         .await?
         .is_some_and(|unmet| unmet.is_empty()))
 }

@@ -146,7 +146,7 @@ async fn write(
 /// one place events are handed on (never before their commit).
 pub(crate) async fn commit(
     bus: &dyn EventBus,
-    tx: DatabaseTransaction,
+    tx: crate::services::tx::WriteTx,
     actor: &Actor,
     at: Micros,
     drafts: Vec<EventDraft>,
@@ -156,6 +156,7 @@ pub(crate) async fn commit(
         return Ok(());
     }
     let stored = write(&tx, actor, at, drafts).await?;
+    let (tx, _turn) = tx.into_parts();
     bus.commit(tx, &actor.tenant, stored).await?;
     Ok(())
 }

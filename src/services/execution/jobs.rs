@@ -13,7 +13,7 @@ use crate::services::jobs::{self, Job};
 use crate::services::tx;
 use entity::job;
 use rust_decimal::Decimal;
-use sea_orm::{ActiveModelTrait, DatabaseTransaction, IntoActiveModel};
+use sea_orm::{ActiveModelTrait, IntoActiveModel};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -25,7 +25,7 @@ impl ExecutionService {
         actor: &Actor,
         id: Uuid,
         what: &str,
-    ) -> ServiceResult<(DatabaseTransaction, job::Model)> {
+    ) -> ServiceResult<(crate::services::tx::WriteTx, job::Model)> {
         let tx = tx::begin_write(&self.db).await?;
         let row = jobs::lock(&tx, actor, id).await?;
         require(

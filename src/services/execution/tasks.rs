@@ -17,7 +17,6 @@ use crate::services::tasks::{self, Task};
 use crate::services::tx;
 use entity::task;
 use rust_decimal::Decimal;
-use sea_orm::DatabaseTransaction;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -29,7 +28,7 @@ impl ExecutionService {
         actor: &Actor,
         id: Uuid,
         what: &str,
-    ) -> ServiceResult<(DatabaseTransaction, task::Model)> {
+    ) -> ServiceResult<(crate::services::tx::WriteTx, task::Model)> {
         let tx = tx::begin_write(&self.db).await?;
         let row = tasks::lock(&tx, actor, id).await?;
         let owned = tasks::owned(&tx, actor, &row).await?;
@@ -156,7 +155,7 @@ fn bump(row: &mut task::Model, now: Micros) {
 #[allow(clippy::too_many_arguments)]
 async fn write(
     bus: &dyn EventBus,
-    tx: DatabaseTransaction,
+    tx: crate::services::tx::WriteTx,
     actor: &Actor,
     before: &task::Model,
     after: task::Model,

@@ -17,7 +17,7 @@ use crate::auth::Actor;
 use crate::error::{ServiceError, ServiceResult};
 use crate::services::access::require;
 use crate::services::budgets::Ledger;
-use crate::services::dependencies::{self, BlockedWatch, Kind, rules};
+use crate::services::dependencies::{self, BlockedWatch, Gates, Kind, rules};
 use crate::services::jobs::{self, Job, permissions};
 use crate::services::{tx, validate};
 use entity::job;
@@ -60,7 +60,7 @@ async fn candidates(
     let ready_at = || Expr::cust("COALESCE(run_at, created_at)");
     let mut query = job::Entity::find()
         .filter(job::Column::TenantId.eq(tenant))
-        .filter(job::Column::Status.is_in([JobStatus::Pending, JobStatus::Scheduled]))
+        .filter(jobs::queues::waiting())
         .filter(
             Condition::any()
                 .add(job::Column::RunAt.is_null())
@@ -149,6 +149,7 @@ impl ExecutorService {
         let labels = claim_labels(request.labels)?;
 
         let tx = tx::begin_write(&self.db).await?;
+        let postgres = tx::is_postgres_tx(&tx);
         let now = self.clock.now_micros();
         let mut ledger = Ledger::default();
         let mut watch = BlockedWatch::new(&actor.tenant);
@@ -159,6 +160,15 @@ impl ExecutorService {
         'scan: loop {
             let rows = candidates(&tx, &actor.tenant, now, &labels, after, batch).await?;
             let exhausted = (rows.len() as u64) < batch;
+            // The successors of the whole batch, in one read (watching one that ends up not
+            // claimed is harmless: it does not change).
+            let ids: Vec<uuid::Uuid> = rows.iter().map(|r| r.id).collect();
+            watch.watch(&tx, Kind::Job, &ids).await?;
+            let gates = if postgres {
+                Gates::of(&tx, &actor.tenant, &ids, true).await?
+            } else {
+                Gates::default()
+            };
             for row in rows {
                 after = Some(Position {
                     priority: row.priority,
@@ -171,13 +181,15 @@ impl ExecutorService {
                 // Locked rows are current: the candidate may have changed since the snapshot.
                 let runnable = matches!(row.status, JobStatus::Pending | JobStatus::Scheduled)
                     && row.run_at.is_none_or(|t| t <= now);
-                if !runnable || !dependencies::claimable(&tx, &row).await? {
+                // On SQLite the IMMEDIATE transaction has excluded every other writer since
+                // the candidates were read, so their gates cannot have changed; on PostgreSQL
+                // they are checked again under their locks.
+                if !runnable || (postgres && !dependencies::claimable(&tx, &row, &gates).await?) {
                     continue;
                 }
                 if !ledger.admit(&tx, &row).await? {
                     continue;
                 }
-                watch.watch(&tx, Kind::Job, &[row.id]).await?;
                 let started = jobs::open_attempt(
                     &tx,
                     &row,

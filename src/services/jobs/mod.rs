@@ -5,7 +5,7 @@ mod lifecycle;
 pub mod list;
 pub mod model;
 pub mod permissions;
-mod queues;
+pub(crate) mod queues;
 pub mod retry;
 pub mod state;
 mod write;
@@ -27,7 +27,7 @@ use entity::status::JobRunStatus;
 use entity::{job, job_run};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -122,7 +122,7 @@ impl JobService {
         &self,
         actor: &Actor,
         id: Uuid,
-    ) -> ServiceResult<(DatabaseTransaction, job::Model)> {
+    ) -> ServiceResult<(crate::services::tx::WriteTx, job::Model)> {
         let tx = tx::begin_write(&self.db).await?;
         crate::services::dependencies::lock_predecessors(
             &tx,
@@ -140,7 +140,7 @@ impl JobService {
         &self,
         actor: &Actor,
         id: Uuid,
-    ) -> ServiceResult<(DatabaseTransaction, job::Model)> {
+    ) -> ServiceResult<(crate::services::tx::WriteTx, job::Model)> {
         let tx = tx::begin_write(&self.db).await?;
         let row = lock(&tx, actor, id).await?;
         Ok((tx, row))
@@ -192,7 +192,7 @@ pub(crate) async fn save(
     before: &job::Model,
     after: &job::Model,
 ) -> ServiceResult<()> {
-    let active = after.clone().into_active_model().reset_all();
+    let active: job::ActiveModel = crate::services::update::changes(before, after);
     let result = job::Entity::update_many()
         .set(active)
         .filter(job::Column::Id.eq(before.id))

@@ -9,10 +9,21 @@ use crate::services::paging::{self, Ordering, PageArgs, SortDirection};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use entity::job;
-use entity::status::JobStatus;
 use sea_orm::sea_query::{Expr, ExprTrait, SimpleExpr};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
+
+/// PENDING or SCHEDULED, spelled as the partial index on claim order spells it: with the
+/// statuses as bound parameters, SQLite (and PostgreSQL's generic plans) cannot prove that the
+/// index covers the query, and would scan and sort the whole tenant instead.
+pub(crate) fn waiting() -> SimpleExpr {
+    Expr::cust("\"job\".\"status\" IN ('PENDING', 'SCHEDULED')")
+}
+
+/// RUNNING or CANCELLING, as the partial index on running jobs spells it (see `waiting`).
+pub(crate) fn running() -> SimpleExpr {
+    Expr::cust("\"job\".\"status\" IN ('RUNNING', 'CANCELLING')")
+}
 
 /// The claim-order key of DESIGN.md §3: `COALESCE(runAt, createdAt)`.
 fn ready_at() -> SimpleExpr {
@@ -65,7 +76,7 @@ impl JobService {
         let cursor = after.map(decode).transpose()?;
         let mut query = job::Entity::find()
             .filter(job::Column::TenantId.eq(actor.tenant.as_str()))
-            .filter(job::Column::Status.is_in([JobStatus::Pending, JobStatus::Scheduled]));
+            .filter(waiting());
         if let Some(pos) = &cursor {
             query = query.filter(
                 Condition::any()
@@ -128,7 +139,7 @@ impl JobService {
         };
         let base = job::Entity::find()
             .filter(job::Column::TenantId.eq(actor.tenant.as_str()))
-            .filter(job::Column::Status.is_in([JobStatus::Running, JobStatus::Cancelling]));
+            .filter(running());
         let args = PageArgs {
             first,
             after,

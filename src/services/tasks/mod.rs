@@ -24,8 +24,7 @@ use entity::{job, job_task, task};
 use sea_orm::sea_query::Query;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
-    DatabaseTransaction, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -132,7 +131,7 @@ impl TaskService {
         &self,
         actor: &Actor,
         id: Uuid,
-    ) -> ServiceResult<(DatabaseTransaction, task::Model)> {
+    ) -> ServiceResult<(crate::services::tx::WriteTx, task::Model)> {
         let tx = tx::begin_write(&self.db).await?;
         tx::advisory_lock(&tx, &format!("jobgraph.task-tree:{}", actor.tenant)).await?;
         let row = lock(&tx, actor, id).await?;
@@ -145,7 +144,7 @@ impl TaskService {
         &self,
         actor: &Actor,
         id: Uuid,
-    ) -> ServiceResult<(DatabaseTransaction, task::Model)> {
+    ) -> ServiceResult<(crate::services::tx::WriteTx, task::Model)> {
         let tx = tx::begin_write(&self.db).await?;
         crate::services::dependencies::lock_predecessors(
             &tx,
@@ -163,7 +162,7 @@ impl TaskService {
         &self,
         actor: &Actor,
         id: Uuid,
-    ) -> ServiceResult<(DatabaseTransaction, task::Model)> {
+    ) -> ServiceResult<(crate::services::tx::WriteTx, task::Model)> {
         let tx = tx::begin_write(&self.db).await?;
         let row = lock(&tx, actor, id).await?;
         Ok((tx, row))
@@ -302,7 +301,7 @@ pub(crate) async fn save(
     before: &task::Model,
     after: &task::Model,
 ) -> ServiceResult<()> {
-    let active = after.clone().into_active_model().reset_all();
+    let active: task::ActiveModel = crate::services::update::changes(before, after);
     let result = task::Entity::update_many()
         .set(active)
         .filter(task::Column::Id.eq(before.id))

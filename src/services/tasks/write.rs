@@ -73,7 +73,7 @@ impl TaskService {
 
     async fn insert(
         &self,
-        tx: DatabaseTransaction,
+        tx: crate::services::tx::WriteTx,
         actor: &Actor,
         input: NewTask,
         parent: Option<task::Model>,
