@@ -4,6 +4,7 @@
 //! May import: services, auth, domain, error, async-graphql.
 
 pub mod context;
+pub mod cost;
 pub mod error;
 pub mod loaders;
 pub mod resolvers;

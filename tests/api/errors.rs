@@ -156,7 +156,7 @@ async fn very_deep_queries_are_too_complex(app: TestApp) {
 
 /// The query GraphiQL sends on load: graphql-js 16 `getIntrospectionQuery` with every option on
 /// (schema description, specifiedByURL, isRepeatable, deprecated input values), re-indented.
-const INTROSPECTION_QUERY: &str = r#"
+pub const INTROSPECTION_QUERY: &str = r#"
 query IntrospectionQuery {
   __schema {
     description

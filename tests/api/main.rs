@@ -8,6 +8,7 @@ mod auth;
 mod budgets;
 mod cli;
 mod concurrency;
+mod cost;
 mod errors;
 mod events;
 mod execution;

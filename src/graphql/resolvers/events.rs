@@ -13,6 +13,7 @@ pub struct EventQuery;
 #[Object]
 impl EventQuery {
     /// The tenant's stored events, oldest first. Every edge's cursor is its event's id.
+    #[graphql(complexity = "crate::graphql::cost::forward(first, child_complexity)")]
     async fn events(
         &self,
         ctx: &Context<'_>,

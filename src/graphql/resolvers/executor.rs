@@ -15,6 +15,7 @@ pub struct ExecutorMutation;
 #[Object]
 impl ExecutorMutation {
     /// Atomically take up to `limit` runnable jobs (carrying all `labels`, if given) for an agent (default: the caller; naming another is ADMIN only).
+    #[graphql(complexity = "crate::graphql::cost::sized(limit, 1, 100, child_complexity)")]
     async fn claim_jobs(
         &self,
         ctx: &Context<'_>,

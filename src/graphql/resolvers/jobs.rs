@@ -52,6 +52,7 @@ impl JobQuery {
     /// Jobs of the caller's tenant, newest first unless `orderBy` says otherwise. Page forward
     /// with `first`/`after`, back with `last`/`before`; both cursors give a window.
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "crate::graphql::cost::page(first, last, child_complexity)")]
     async fn jobs(
         &self,
         ctx: &Context<'_>,
@@ -80,6 +81,7 @@ impl JobQuery {
 
     /// PENDING and SCHEDULED jobs in the order claims take them: priority, then
     /// COALESCE(runAt, createdAt), then id.
+    #[graphql(complexity = "crate::graphql::cost::forward(first, child_complexity)")]
     async fn pending_jobs(
         &self,
         ctx: &Context<'_>,
@@ -102,6 +104,7 @@ impl JobQuery {
     }
 
     /// RUNNING and CANCELLING jobs, by startedAt (longest-running first).
+    #[graphql(complexity = "crate::graphql::cost::forward(first, child_complexity)")]
     async fn running_jobs(
         &self,
         ctx: &Context<'_>,
@@ -135,6 +138,7 @@ impl JobQuery {
     }
 
     /// Every attempt of the job, oldest first.
+    #[graphql(complexity = "crate::graphql::cost::list(child_complexity)")]
     async fn job_history(&self, ctx: &Context<'_>, id: Uuid) -> Result<Vec<JobRun>> {
         let runs = services(ctx)?
             .jobs

@@ -31,6 +31,7 @@ impl TaskQuery {
     /// Tasks of the caller's tenant, newest first unless `orderBy` says otherwise. Page forward
     /// with `first`/`after`, back with `last`/`before`; both cursors give a window.
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "crate::graphql::cost::page(first, last, child_complexity)")]
     async fn tasks(
         &self,
         ctx: &Context<'_>,
@@ -79,6 +80,7 @@ impl TaskQuery {
     }
 
     /// The direct subtasks of a task, oldest first.
+    #[graphql(complexity = "crate::graphql::cost::list(child_complexity)")]
     async fn subtasks(&self, ctx: &Context<'_>, parent_id: Uuid) -> Result<Vec<Task>> {
         let tasks = services(ctx)?
             .tasks

@@ -129,6 +129,7 @@ impl Job {
         self.0.assigned_agent.as_deref()
     }
     /// Every hand-over, oldest first.
+    #[graphql(complexity = "crate::graphql::cost::list(child_complexity)")]
     async fn delegation_chain(&self) -> Vec<Delegation> {
         self.0
             .delegation_chain
@@ -174,6 +175,7 @@ impl Job {
         self.0.idempotency_key.as_deref()
     }
     /// Tasks linked to this job, optionally only those of one role.
+    #[graphql(complexity = "crate::graphql::cost::list(child_complexity)")]
     async fn tasks(
         &self,
         ctx: &Context<'_>,
@@ -189,6 +191,7 @@ impl Job {
             .collect())
     }
     /// Dependencies in which this job is the successor.
+    #[graphql(complexity = "crate::graphql::cost::list(child_complexity)")]
     async fn dependencies(&self, ctx: &Context<'_>) -> Result<Vec<JobDependency>> {
         let loader = ctx.data::<DataLoader<JobEdgesLoader>>()?;
         let edges = loader
@@ -198,6 +201,7 @@ impl Job {
         Ok(edges.into_iter().map(JobDependency).collect())
     }
     /// Dependencies in which this job is the predecessor.
+    #[graphql(complexity = "crate::graphql::cost::list(child_complexity)")]
     async fn dependents(&self, ctx: &Context<'_>) -> Result<Vec<JobDependency>> {
         let loader = ctx.data::<DataLoader<JobEdgesLoader>>()?;
         let edges = loader
@@ -219,6 +223,7 @@ impl Job {
         ))
     }
     /// This job's stored events, oldest first.
+    #[graphql(complexity = "crate::graphql::cost::forward(first, child_complexity)")]
     async fn events(
         &self,
         ctx: &Context<'_>,
@@ -235,6 +240,7 @@ impl Job {
         Ok(event::connection(page))
     }
     /// Attempts, oldest first.
+    #[graphql(complexity = "crate::graphql::cost::list(child_complexity)")]
     async fn runs(&self, ctx: &Context<'_>) -> Result<Vec<JobRun>> {
         let loader = ctx.data::<DataLoader<RunsLoader>>()?;
         let runs = loader.load_one(self.0.id).await?.unwrap_or_default();

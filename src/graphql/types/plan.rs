@@ -39,10 +39,12 @@ impl Plan {
         self.0.id
     }
     /// Ordered by planStepIndex.
+    #[graphql(complexity = "crate::graphql::cost::list(child_complexity)")]
     async fn jobs(&self) -> Vec<Job> {
         self.0.jobs.iter().cloned().map(Job).collect()
     }
     /// Ordered by planStepIndex.
+    #[graphql(complexity = "crate::graphql::cost::list(child_complexity)")]
     async fn tasks(&self) -> Vec<Task> {
         self.0.tasks.iter().cloned().map(Task).collect()
     }

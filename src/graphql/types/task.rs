@@ -89,6 +89,7 @@ impl Task {
         self.0.assigned_agent.as_deref()
     }
     /// Every hand-over, oldest first.
+    #[graphql(complexity = "crate::graphql::cost::list(child_complexity)")]
     async fn delegation_chain(&self) -> Vec<Delegation> {
         self.0
             .delegation_chain
@@ -147,6 +148,7 @@ impl Task {
         Ok(loader.load_one(parent_id).await?.map(Task))
     }
     /// The jobs this task is linked to, optionally only through one role.
+    #[graphql(complexity = "crate::graphql::cost::list(child_complexity)")]
     async fn jobs(&self, ctx: &Context<'_>, role: Option<JobTaskRole>) -> Result<Vec<JobTaskLink>> {
         let loader = ctx.data::<DataLoader<TaskLinksLoader>>()?;
         let links = loader.load_one(self.0.id).await?.unwrap_or_default();
@@ -158,6 +160,7 @@ impl Task {
             .collect())
     }
     /// Dependencies in which this task is the successor.
+    #[graphql(complexity = "crate::graphql::cost::list(child_complexity)")]
     async fn dependencies(&self, ctx: &Context<'_>) -> Result<Vec<TaskDependency>> {
         let loader = ctx.data::<DataLoader<TaskEdgesLoader>>()?;
         let edges = loader
@@ -167,6 +170,7 @@ impl Task {
         Ok(edges.into_iter().map(TaskDependency).collect())
     }
     /// Dependencies in which this task is the predecessor.
+    #[graphql(complexity = "crate::graphql::cost::list(child_complexity)")]
     async fn dependents(&self, ctx: &Context<'_>) -> Result<Vec<TaskDependency>> {
         let loader = ctx.data::<DataLoader<TaskEdgesLoader>>()?;
         let edges = loader
@@ -181,6 +185,7 @@ impl Task {
         Ok(loader.load_one(self.0.id).await?.unwrap_or(false))
     }
     /// This task's stored events, oldest first.
+    #[graphql(complexity = "crate::graphql::cost::forward(first, child_complexity)")]
     async fn events(
         &self,
         ctx: &Context<'_>,
@@ -197,6 +202,7 @@ impl Task {
         Ok(event::connection(page))
     }
     /// Direct subtasks, oldest first.
+    #[graphql(complexity = "crate::graphql::cost::list(child_complexity)")]
     async fn subtasks(&self, ctx: &Context<'_>) -> Result<Vec<Task>> {
         let loader = ctx.data::<DataLoader<SubtasksLoader>>()?;
         let children = loader.load_one(self.0.id).await?.unwrap_or_default();

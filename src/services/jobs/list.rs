@@ -9,6 +9,7 @@ use crate::services::access::require;
 use crate::services::dependencies::rules;
 use crate::services::paging::{self, Ordering, Page, PageArgs, SortDirection};
 use crate::services::stats::{self, Stats};
+use crate::services::validate;
 use chrono::{DateTime, Utc};
 use entity::job;
 use entity::status::JobStatus;
@@ -108,11 +109,8 @@ impl JobOrder {
 impl JobFilter {
     /// Checks the filter's own rules (an empty status list, min > max).
     fn validate(&self) -> ServiceResult<()> {
-        if self.status.as_ref().is_some_and(Vec::is_empty) {
-            return Err(ServiceError::bad_input(
-                "filter.status",
-                "`filter.status` must not be an empty list",
-            ));
+        if let Some(status) = &self.status {
+            validate::list_len("filter.status", status.len())?;
         }
         if let (Some(min), Some(max)) = (self.priority_min, self.priority_max)
             && min > max

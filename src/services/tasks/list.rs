@@ -9,6 +9,7 @@ use crate::services::access::require;
 use crate::services::dependencies::rules;
 use crate::services::paging::{self, Ordering, Page, PageArgs, SortDirection};
 use crate::services::stats::{self, Stats};
+use crate::services::validate;
 use chrono::{DateTime, Utc};
 use entity::status::TaskStatus;
 use entity::{job_task, task, task_label};
@@ -111,11 +112,8 @@ impl TaskOrder {
 impl TaskFilter {
     /// Checks the filter's own rules (an empty status list, min > max, parentId with rootOnly).
     fn validate(&self) -> ServiceResult<()> {
-        if self.status.as_ref().is_some_and(Vec::is_empty) {
-            return Err(ServiceError::bad_input(
-                "filter.status",
-                "`filter.status` must not be an empty list",
-            ));
+        if let Some(status) = &self.status {
+            validate::list_len("filter.status", status.len())?;
         }
         if let (Some(min), Some(max)) = (self.priority_min, self.priority_max)
             && min > max
