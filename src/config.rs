@@ -3,6 +3,7 @@
 //!
 //! May import: clap, auth (for the secret), db (to tell backends apart).
 
+use crate::auth::token::MIN_SECRET_BYTES;
 use crate::db::Backend;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
@@ -90,6 +91,9 @@ pub struct Settings {
         global = true
     )]
     pub jwt_secret: Option<String>,
+    /// A file holding the HS256 secret (mode 0600 or stricter: refused when group or others may read it).
+    #[arg(long, env = "JOBGRAPH_JWT_SECRET_FILE", global = true)]
+    pub jwt_secret_file: Option<PathBuf>,
     /// Largest JSON value an input may carry, in bytes.
     #[arg(long, env = "JOBGRAPH_MAX_JSON_BYTES", default_value_t = 1_048_576, value_parser = clap::value_parser!(u64).range(1024..=67_108_864), global = true)]
     pub max_json_bytes: u64,
@@ -164,19 +168,54 @@ impl Settings {
         Ok(url)
     }
 
-    /// The JWT secret: given, or (SQLite only) the one generated into the data directory.
+    /// The JWT secret: given, read from `--jwt-secret-file`, or (SQLite only) the one generated
+    /// into the data directory. Shorter than 32 bytes fails start.
     pub fn jwt_secret(&self, backend: Backend) -> Result<Vec<u8>, String> {
-        if let Some(secret) = &self.jwt_secret {
-            if secret.len() < 16 {
-                return Err("--jwt-secret: use at least 16 characters".into());
+        match (&self.jwt_secret, &self.jwt_secret_file) {
+            (Some(_), Some(_)) => {
+                Err("give --jwt-secret or --jwt-secret-file, not both".into())
             }
-            return Ok(secret.clone().into_bytes());
+            (Some(secret), None) => long_enough("--jwt-secret", secret.as_bytes()),
+            (None, Some(path)) => secret_file(path),
+            (None, None) if backend == Backend::Postgres => Err(
+                "--jwt-secret or --jwt-secret-file (or JOBGRAPH_JWT_SECRET[_FILE]) is required with PostgreSQL, so that every replica signs alike".into(),
+            ),
+            (None, None) => dev_secret(&self.data_dir),
         }
-        if backend == Backend::Postgres {
-            return Err("--jwt-secret (or JOBGRAPH_JWT_SECRET) is required with PostgreSQL, so that every replica signs alike".into());
-        }
-        dev_secret(&self.data_dir)
     }
+}
+
+/// `secret` if it is at least [`MIN_SECRET_BYTES`] long.
+fn long_enough(setting: &str, secret: &[u8]) -> Result<Vec<u8>, String> {
+    if secret.len() < MIN_SECRET_BYTES {
+        return Err(format!(
+            "{setting}: the secret is {} bytes; HS256 needs at least {MIN_SECRET_BYTES} (e.g. `openssl rand -hex 32`)",
+            secret.len()
+        ));
+    }
+    Ok(secret.to_vec())
+}
+
+/// The secret in `path` (surrounding whitespace and the final newline removed), refused when
+/// group or others may read the file.
+fn secret_file(path: &Path) -> Result<Vec<u8>, String> {
+    let setting = format!("--jwt-secret-file {}", path.display());
+    let metadata = std::fs::metadata(path).map_err(|e| format!("{setting}: {e}"))?;
+    if !metadata.is_file() {
+        return Err(format!("{setting}: not a regular file"));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = metadata.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(format!(
+                "{setting}: mode {mode:04o} lets group or others read the secret; `chmod 600` it"
+            ));
+        }
+    }
+    let text = std::fs::read(path).map_err(|e| format!("{setting}: {e}"))?;
+    long_enough(&setting, text.trim_ascii())
 }
 
 /// Reads `<data-dir>/jwt-secret`, creating it (mode 0600) on first use.
@@ -185,7 +224,7 @@ fn dev_secret(data_dir: &Path) -> Result<Vec<u8>, String> {
     let path = data_dir.join("jwt-secret");
     if let Ok(existing) = std::fs::read_to_string(&path) {
         let secret = existing.trim();
-        if secret.len() >= 16 {
+        if secret.len() >= MIN_SECRET_BYTES {
             return Ok(secret.as_bytes().to_vec());
         }
         return Err(format!(
@@ -232,6 +271,71 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn secrets_are_long_enough_and_files_private() {
+        let settings = |args: &[&str]| {
+            let mut all = vec!["jobgraph"];
+            all.extend_from_slice(args);
+            Cli::try_parse_from(all).unwrap().settings
+        };
+        let short = settings(&["--jwt-secret", "sixteen-chars-xx"])
+            .jwt_secret(Backend::Sqlite)
+            .unwrap_err();
+        assert!(
+            short.contains("--jwt-secret") && short.contains("32"),
+            "{short}"
+        );
+        let ok = "0123456789abcdef0123456789abcdef";
+        assert_eq!(
+            settings(&["--jwt-secret", ok])
+                .jwt_secret(Backend::Postgres)
+                .unwrap(),
+            ok.as_bytes()
+        );
+        let missing = settings(&[]).jwt_secret(Backend::Postgres).unwrap_err();
+        assert!(missing.contains("--jwt-secret-file"), "{missing}");
+
+        let dir = std::env::temp_dir().join(format!("jobgraph-secret-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("secret");
+        std::fs::write(&file, format!("{ok}\n")).unwrap();
+        let path = file.to_str().unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+            let open = settings(&["--jwt-secret-file", path])
+                .jwt_secret(Backend::Sqlite)
+                .unwrap_err();
+            assert!(
+                open.contains("0644") && open.contains("chmod 600"),
+                "{open}"
+            );
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        assert_eq!(
+            settings(&["--jwt-secret-file", path])
+                .jwt_secret(Backend::Postgres)
+                .unwrap(),
+            ok.as_bytes(),
+            "the final newline is not part of the secret"
+        );
+        let both = settings(&["--jwt-secret", ok, "--jwt-secret-file", path])
+            .jwt_secret(Backend::Sqlite)
+            .unwrap_err();
+        assert!(both.contains("not both"), "{both}");
+        std::fs::write(&file, "short\n").unwrap();
+        let short = settings(&["--jwt-secret-file", path])
+            .jwt_secret(Backend::Sqlite)
+            .unwrap_err();
+        assert!(short.contains("5 bytes"), "{short}");
+        let absent = settings(&["--jwt-secret-file", "/nonexistent/secret"])
+            .jwt_secret(Backend::Sqlite)
+            .unwrap_err();
+        assert!(absent.contains("/nonexistent/secret"), "{absent}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -50,6 +50,9 @@ impl std::fmt::Debug for TokenKeys {
 /// Longest accepted `sub` and `tenant`.
 const MAX_ID_CHARS: usize = 200;
 
+/// The shortest HS256 secret accepted: 32 bytes, the size of the hash (RFC 7518 §3.2).
+pub const MIN_SECRET_BYTES: usize = 32;
+
 impl TokenKeys {
     pub fn new(secret: &[u8]) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
@@ -137,17 +140,8 @@ pub fn bearer(value: &str) -> Result<&str, TokenError> {
 impl TokenKeys {}
 
 fn actor_from_claims(claims: Claims) -> Result<Actor, TokenError> {
-    let check_id = |name: &str, value: &str| {
-        if value.trim().is_empty() || value.chars().count() > MAX_ID_CHARS {
-            Err(TokenError::BadClaims(format!(
-                "`{name}` must be 1..{MAX_ID_CHARS} characters"
-            )))
-        } else {
-            Ok(())
-        }
-    };
-    check_id("sub", &claims.sub)?;
-    check_id("tenant", &claims.tenant)?;
+    let sub = identity("sub", &claims.sub)?;
+    let tenant = identity("tenant", &claims.tenant)?;
     if claims.roles.is_empty() {
         return Err(TokenError::BadClaims("`roles` must not be empty".into()));
     }
@@ -162,7 +156,24 @@ fn actor_from_claims(claims: Claims) -> Result<Actor, TokenError> {
             roles.push(role);
         }
     }
-    Ok(Actor::new(claims.sub, claims.tenant, roles))
+    Ok(Actor::new(sub, tenant, roles))
+}
+
+/// A `sub` or `tenant` claim checked like any input (DESIGN.md §2): trimmed, 1..200
+/// characters, no control characters (a NUL would otherwise reach the database).
+fn identity(name: &str, value: &str) -> Result<String, TokenError> {
+    let value = value.trim();
+    if value.is_empty() || value.chars().count() > MAX_ID_CHARS {
+        return Err(TokenError::BadClaims(format!(
+            "`{name}` must be 1..{MAX_ID_CHARS} characters"
+        )));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(TokenError::BadClaims(format!(
+            "`{name}` must not contain control characters"
+        )));
+    }
+    Ok(value.to_string())
 }
 
 #[cfg(test)]
@@ -254,5 +265,41 @@ mod tests {
             k.verify(&no_tenant),
             Err(TokenError::BadClaims(_))
         ));
+    }
+
+    #[test]
+    fn identity_claims_are_checked_like_input() {
+        let k = keys();
+        let secret = b"test-secret-test-secret-test-secret";
+        let exp = chrono::Utc::now().timestamp() + 60;
+        let token = |sub: &str, tenant: &str| {
+            raw(
+                serde_json::json!({"sub": sub, "tenant": tenant, "roles": ["MEMBER"], "exp": exp}),
+                secret,
+            )
+        };
+        let long = "x".repeat(201);
+        for (sub, tenant) in [
+            ("a\0b", "t"),
+            ("a", "t\0"),
+            ("a\nb", "t"),
+            ("   ", "t"),
+            ("a", ""),
+            (long.as_str(), "t"),
+            ("a", long.as_str()),
+        ] {
+            assert!(
+                matches!(k.verify(&token(sub, tenant)), Err(TokenError::BadClaims(_))),
+                "{sub:?}/{tenant:?} was accepted"
+            );
+        }
+        // Surrounding whitespace is trimmed, as titles are; 200 characters pass.
+        let actor = k.verify(&token("  alice ", " acme")).unwrap();
+        assert_eq!(
+            (actor.id.as_str(), actor.tenant.as_str()),
+            ("alice", "acme")
+        );
+        let max = "é".repeat(200);
+        assert_eq!(k.verify(&token(&max, "t")).unwrap().id, max);
     }
 }

@@ -166,6 +166,26 @@ async fn bad_credentials_are_401(app: TestApp) {
         ("no exp", hs256(claims(json!(["ADMIN"])))),
         ("no tenant", hs256(no_tenant)),
         ("empty sub", hs256(empty_sub)),
+        (
+            "a NUL in sub",
+            hs256(json!({"sub": "al\u{0}ice", "tenant": tenant, "roles": ["ADMIN"], "exp": exp})),
+        ),
+        (
+            "a NUL in tenant",
+            hs256(
+                json!({"sub": "alice", "tenant": format!("{tenant}\u{0}"), "roles": ["ADMIN"], "exp": exp}),
+            ),
+        ),
+        (
+            "a 201-character sub",
+            hs256(
+                json!({"sub": "a".repeat(201), "tenant": tenant, "roles": ["ADMIN"], "exp": exp}),
+            ),
+        ),
+        (
+            "a blank tenant",
+            hs256(json!({"sub": "alice", "tenant": "  ", "roles": ["ADMIN"], "exp": exp})),
+        ),
         ("HS512", raw_token(Algorithm::HS512, admin())),
         ("alg none", unsigned),
     ];

@@ -95,6 +95,27 @@ fn bad_settings_name_the_setting() {
     std::fs::remove_dir_all(dir).ok();
 }
 
+/// A configured secret shorter than 32 bytes fails start with a message naming the setting.
+#[test]
+fn a_short_secret_fails_start() {
+    let dir = temp_dir();
+    let out = Command::new(env!("CARGO_BIN_EXE_jobgraph"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env_remove("JOBGRAPH_DATABASE_URL")
+        .env_remove("DATABASE_URL")
+        .env("JOBGRAPH_JWT_SECRET", "only-sixteen-xxx")
+        .env("JOBGRAPH_DATA_DIR", &dir)
+        .output()
+        .expect("run jobgraph");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--jwt-secret") && stderr.contains("at least 32"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
 #[test]
 fn migrate_creates_the_sqlite_database() {
     let dir = temp_dir();

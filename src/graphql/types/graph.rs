@@ -3,6 +3,8 @@
 use super::enums::{DependencyType, JobTaskRole};
 use super::job::Job;
 use super::task::Task;
+use crate::error::ServiceError;
+use crate::graphql::error::to_gql;
 use crate::graphql::loaders::{JobLoader, TaskLoader};
 use crate::graphql::scalars::DateTime;
 use crate::services::dependencies::{Edge, rules};
@@ -17,7 +19,7 @@ async fn job(ctx: &Context<'_>, id: Uuid) -> Result<Job> {
         .load_one(id)
         .await?
         .map(Job)
-        .ok_or_else(|| Error::new(format!("job {id} is gone")))
+        .ok_or_else(|| gone("job", id))
 }
 
 async fn task(ctx: &Context<'_>, id: Uuid) -> Result<Task> {
@@ -26,7 +28,13 @@ async fn task(ctx: &Context<'_>, id: Uuid) -> Result<Task> {
         .load_one(id)
         .await?
         .map(Task)
-        .ok_or_else(|| Error::new(format!("task {id} is gone")))
+        .ok_or_else(|| gone("task", id))
+}
+
+/// The far end of an edge was deleted between reading the edge and loading the record (a
+/// concurrent delete): NOT_FOUND with its id, like any record that is not there.
+fn gone(what: &'static str, id: Uuid) -> Error {
+    to_gql(ServiceError::not_found(what, id))
 }
 
 /// The JobTask join: a task's part in a job.
