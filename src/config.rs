@@ -109,6 +109,9 @@ pub struct Settings {
     /// Deadline of one request, in milliseconds.
     #[arg(long, env = "JOBGRAPH_REQUEST_TIMEOUT_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..=3_600_000), global = true)]
     pub request_timeout_ms: u64,
+    /// Bytes the automatic persisted-query cache may hold (least recently used out first).
+    #[arg(long, env = "JOBGRAPH_PERSISTED_QUERY_CACHE_BYTES", default_value_t = 16_777_216, value_parser = clap::value_parser!(u64).range(0..=1_073_741_824), global = true)]
+    pub persisted_query_cache_bytes: u64,
     /// Size of the database connection pool.
     #[arg(long, env = "JOBGRAPH_DB_MAX_CONNECTIONS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(2..=1000), global = true)]
     pub db_max_connections: u32,

@@ -41,6 +41,9 @@ pub fn app_state(db: sea_orm::DatabaseConnection, config: &AppConfig) -> http::A
         limits: config.http_limits,
         ws: config.ws_limits,
         groups: Arc::default(),
+        persisted: Arc::new(http::apq::PersistedQueries::new(
+            config.http_limits.persisted_query_bytes,
+        )),
         shutdown: tokio_util::sync::CancellationToken::new(),
     }
 }

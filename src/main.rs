@@ -91,6 +91,7 @@ async fn serve(settings: &Settings) -> Result<(), String> {
         http_limits: http::HttpLimits {
             max_body_bytes: settings.max_body_bytes as usize,
             request_timeout: Duration::from_millis(settings.request_timeout_ms),
+            persisted_query_bytes: settings.persisted_query_cache_bytes as usize,
         },
         jwt_secret,
         clock: jobgraph::domain::time::Clock::system(),

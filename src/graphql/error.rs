@@ -6,9 +6,29 @@
 //! the schema, so no error reaches a client without one.
 
 use crate::error::ServiceError;
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextRequest};
-use async_graphql::{ErrorExtensions, Response, Value};
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest,
+    NextRequest,
+};
+use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationDefinition};
+use async_graphql::{
+    ErrorExtensions, Positioned, Request, Response, ServerError, ServerResult, Value, Variables,
+};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Put into a request's data by the HTTP edge; set once execution begins. A response whose
+/// request never got that far failed to parse, validate or coerce its variables: a request
+/// error, which GraphQL over HTTP answers 400 without `data` (DESIGN.md §11).
+#[derive(Debug, Clone, Default)]
+pub struct Executed(Arc<AtomicBool>);
+
+impl Executed {
+    /// Whether execution began.
+    pub fn started(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
 
 /// A `ServiceError` as the client sees it.
 pub fn to_gql(err: ServiceError) -> async_graphql::Error {
@@ -65,16 +85,105 @@ pub struct ErrorCodes;
 
 impl ExtensionFactory for ErrorCodes {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ErrorCodesExtension)
+        Arc::new(ErrorCodesExtension::default())
     }
 }
 
-struct ErrorCodesExtension;
+#[derive(Default)]
+struct ErrorCodesExtension {
+    /// The operation the request names, for the variable check after parsing.
+    operation_name: std::sync::Mutex<Option<String>>,
+}
+
+/// The operation a request runs, when the document and the name select one.
+fn selected<'d>(
+    doc: &'d ExecutableDocument,
+    name: Option<&str>,
+) -> Option<&'d Positioned<OperationDefinition>> {
+    match (&doc.operations, name) {
+        (DocumentOperations::Single(op), _) => Some(op),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next(),
+        _ => None,
+    }
+}
+
+/// A non-null variable without a default that the request does not provide fails variable
+/// coercion, a request error (the spec's CoerceVariableValues). async-graphql's validation
+/// skips arguments whose variable is missing and fails later, during execution; this check
+/// makes it fail before, like every other coercion failure.
+fn check_required_variables(
+    doc: &ExecutableDocument,
+    name: Option<&str>,
+    variables: &Variables,
+) -> ServerResult<()> {
+    let Some(op) = selected(doc, name) else {
+        return Ok(());
+    };
+    for def in &op.node.variable_definitions {
+        let def_node = &def.node;
+        if !def_node.var_type.node.nullable
+            && def_node.default_value.is_none()
+            && !variables.contains_key(&def_node.name.node)
+        {
+            return Err(ServerError::new(
+                format!(
+                    "Variable `${}` of type `{}` is required and was not provided.",
+                    def_node.name.node, def_node.var_type.node
+                ),
+                Some(def.pos),
+            ));
+        }
+    }
+    Ok(())
+}
 
 #[async_trait::async_trait]
 impl Extension for ErrorCodesExtension {
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         add_missing_codes(next.run(ctx).await)
+    }
+
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        *self
+            .operation_name
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = request.operation_name.clone();
+        next.run(ctx, request).await
+    }
+
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let doc = next.run(ctx, query, variables).await?;
+        let name = self
+            .operation_name
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        check_required_variables(&doc, name.as_deref(), variables)?;
+        Ok(doc)
+    }
+
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
+        if let Some(executed) = ctx.data_opt::<Executed>() {
+            executed.0.store(true, Ordering::Release);
+        }
+        next.run(ctx, operation_name).await
     }
 }
 

@@ -2,7 +2,12 @@
 //! is not enabled: this one takes strings (and integer literals) and answers canonical strings.
 //! `BigInt`: a 64-bit integer as a JSON number (token totals).
 //! The `DateTime` scalar: RFC 3339 in, UTC with microseconds and `Z` out, so a value reads back
-//! exactly as it was stored. `UUID` and `JSON` are async-graphql's (uuid, serde_json).
+//! exactly as it was stored. `UUID`: checked at validation, so a malformed id is a request
+//! error (HTTP 400 under `application/graphql-response+json`), not a field error. `JSON` is
+//! async-graphql's (serde_json).
+//!
+//! Each scalar's `is_valid` is its `parse`: async-graphql checks literals and variables with
+//! `is_valid` while validating, before anything runs (GraphQL over HTTP, DESIGN.md §11).
 
 use async_graphql::{InputValueError, InputValueResult, Scalar, ScalarType, Value};
 
@@ -10,7 +15,7 @@ use async_graphql::{InputValueError, InputValueResult, Scalar, ScalarType, Value
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Decimal(pub rust_decimal::Decimal);
 
-/// "An exact decimal number, serialised as a string (e.g. \"12.5\"); never rounded through floating point."
+/// An exact decimal number, serialised as a string (e.g. "12.5"); never rounded through floating point.
 #[Scalar(name = "Decimal")]
 impl ScalarType for Decimal {
     fn parse(value: Value) -> InputValueResult<Self> {
@@ -34,7 +39,7 @@ impl ScalarType for Decimal {
     }
 
     fn is_valid(value: &Value) -> bool {
-        matches!(value, Value::String(_) | Value::Number(_))
+        Self::parse(value.clone()).is_ok()
     }
 
     fn to_value(&self) -> Value {
@@ -46,7 +51,7 @@ impl ScalarType for Decimal {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BigInt(pub i64);
 
-/// "A 64-bit integer as a JSON number (exact up to 2^53): token totals."
+/// A 64-bit integer as a JSON number (exact up to 2^53): token totals.
 #[Scalar(name = "BigInt")]
 impl ScalarType for BigInt {
     fn parse(value: Value) -> InputValueResult<Self> {
@@ -60,7 +65,7 @@ impl ScalarType for BigInt {
     }
 
     fn is_valid(value: &Value) -> bool {
-        matches!(value, Value::Number(_))
+        Self::parse(value.clone()).is_ok()
     }
 
     fn to_value(&self) -> Value {
@@ -72,7 +77,7 @@ impl ScalarType for BigInt {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DateTime(pub chrono::DateTime<chrono::Utc>);
 
-/// "An RFC 3339 date-time in UTC."
+/// An RFC 3339 date-time in UTC.
 #[Scalar(name = "DateTime")]
 impl ScalarType for DateTime {
     fn parse(value: Value) -> InputValueResult<Self> {
@@ -89,6 +94,10 @@ impl ScalarType for DateTime {
                 }),
             _ => Err(InputValueError::expected_type(value)),
         }
+    }
+
+    fn is_valid(value: &Value) -> bool {
+        matches!(value, Value::String(s) if chrono::DateTime::parse_from_rfc3339(s).is_ok())
     }
 
     fn to_value(&self) -> Value {
@@ -177,5 +186,58 @@ mod tests {
     fn answers_canonical_strings() {
         let d = Decimal(plain_decimal("1.500").unwrap());
         assert_eq!(d.to_value(), Value::String("1.5".into()));
+    }
+}
+
+/// A UUID in its canonical text form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Uuid(pub uuid::Uuid);
+
+/// A UUID, as a string such as "0195d3c8-8b1e-7a4f-9c2d-3e4f5a6b7c8d" (RFC 9562).
+#[Scalar(
+    name = "UUID",
+    specified_by_url = "https://www.rfc-editor.org/rfc/rfc9562"
+)]
+impl ScalarType for Uuid {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        match &value {
+            Value::String(s) => uuid::Uuid::parse_str(s)
+                .map(Uuid)
+                .map_err(|_| InputValueError::custom(format!("`{s}` is not a UUID"))),
+            _ => Err(InputValueError::expected_type(value)),
+        }
+    }
+
+    fn is_valid(value: &Value) -> bool {
+        matches!(value, Value::String(s) if uuid::Uuid::parse_str(s).is_ok())
+    }
+
+    fn to_value(&self) -> Value {
+        Value::String(self.0.to_string())
+    }
+}
+
+impl From<uuid::Uuid> for Uuid {
+    fn from(id: uuid::Uuid) -> Self {
+        Uuid(id)
+    }
+}
+
+impl From<Uuid> for uuid::Uuid {
+    fn from(id: Uuid) -> Self {
+        id.0
+    }
+}
+
+impl std::ops::Deref for Uuid {
+    type Target = uuid::Uuid;
+    fn deref(&self) -> &uuid::Uuid {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Uuid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
     }
 }

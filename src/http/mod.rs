@@ -8,9 +8,11 @@
 //!
 //! May import: axum, async-graphql, auth, graphql, services.
 
+pub mod apq;
 pub mod ws;
 
 use crate::auth::TokenKeys;
+use crate::graphql::error::Executed;
 use crate::graphql::{AppSchema, context};
 use crate::services::Services;
 use async_graphql::http::GraphiQLSource;
@@ -31,6 +33,8 @@ use std::time::Duration;
 pub struct HttpLimits {
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
+    /// What the persisted-query cache may hold, in bytes.
+    pub persisted_query_bytes: usize,
 }
 
 impl Default for HttpLimits {
@@ -38,6 +42,7 @@ impl Default for HttpLimits {
         Self {
             max_body_bytes: 2 * 1024 * 1024,
             request_timeout: Duration::from_millis(30_000),
+            persisted_query_bytes: 16 * 1024 * 1024,
         }
     }
 }
@@ -52,6 +57,8 @@ pub struct AppState {
     pub ws: ws::WsLimits,
     /// The shared executions of identical live subscriptions.
     pub groups: Arc<ws::Groups>,
+    /// Automatic persisted queries, by hash.
+    pub persisted: Arc<apq::PersistedQueries>,
     /// Cancelled when the server shuts down: sockets close with 1001.
     pub shutdown: tokio_util::sync::CancellationToken,
 }
@@ -69,20 +76,83 @@ pub fn router(state: AppState) -> Router {
         ))
 }
 
-/// A GraphQL-shaped error response with one error.
-fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
+/// The response media type a client asked for (GraphQL over HTTP, DESIGN.md §11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaType {
+    /// `application/json`: every GraphQL result is 200, as before the spec's watershed.
+    Json,
+    /// `application/graphql-response+json`: a request error (parse, validation, variable
+    /// coercion) is 400 and has no `data`.
+    GraphqlResponse,
+}
+
+const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+
+impl MediaType {
+    /// The type the `Accept` header prefers: the listed one of the two with the highest
+    /// `q` (the first on a tie); `application/json` when it names neither, is `*/*` or is
+    /// missing.
+    pub fn from_accept(headers: &HeaderMap) -> Self {
+        let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+            return Self::Json;
+        };
+        let mut best: Option<(f32, Self)> = None;
+        for item in accept.split(',') {
+            let mut parts = item.split(';');
+            let mime = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+            let kind = match mime.as_str() {
+                GRAPHQL_RESPONSE => Self::GraphqlResponse,
+                "application/json" => Self::Json,
+                _ => continue,
+            };
+            let q = parts
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .find_map(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            if q > 0.0 && best.is_none_or(|(b, _)| q > b) {
+                best = Some((q, kind));
+            }
+        }
+        best.map_or(Self::Json, |(_, kind)| kind)
+    }
+
+    fn content_type(self) -> &'static str {
+        match self {
+            Self::Json => "application/json",
+            Self::GraphqlResponse => "application/graphql-response+json; charset=utf-8",
+        }
+    }
+
+    /// The status of a response that failed before execution: 400 under the new type, 200
+    /// (the errors are in the body) under `application/json`.
+    fn request_error_status(self) -> StatusCode {
+        match self {
+            Self::Json => StatusCode::OK,
+            Self::GraphqlResponse => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+/// A GraphQL-shaped error response with one error (and no `data`).
+fn error_response(media: MediaType, status: StatusCode, code: &str, message: &str) -> Response {
     let body = json!({"errors": [{"message": message, "extensions": {"code": code}}]});
     (
         status,
-        [(header::CONTENT_TYPE, "application/json")],
+        [(header::CONTENT_TYPE, media.content_type())],
         body.to_string(),
     )
         .into_response()
 }
 
+/// A body or parameters that are not a GraphQL request: 400 whatever the media type.
+fn bad_request(media: MediaType, message: &str) -> Response {
+    error_response(media, StatusCode::BAD_REQUEST, "BAD_USER_INPUT", message)
+}
+
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("a request handler panicked");
     error_response(
+        MediaType::Json,
         StatusCode::INTERNAL_SERVER_ERROR,
         "INTERNAL",
         "internal error",
@@ -109,6 +179,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
 /// The actor of a request, or the 401 response (DESIGN.md §2).
 fn authenticate(
     state: &AppState,
+    media: MediaType,
     headers: &HeaderMap,
 ) -> Result<crate::auth::Actor, Box<Response>> {
     let header = headers
@@ -116,6 +187,7 @@ fn authenticate(
         .and_then(|v| v.to_str().ok());
     state.keys.verify_header(header).map_err(|err| {
         let mut response = error_response(
+            media,
             StatusCode::UNAUTHORIZED,
             "UNAUTHENTICATED",
             &err.to_string(),
@@ -133,13 +205,126 @@ fn authenticate(
     })
 }
 
-/// Runs a request for `actor` under the deadline and answers it as JSON.
+/// A GraphQL request as it arrived, its parameters checked for type (GraphQL over HTTP §5).
+struct RawRequest {
+    query: Option<String>,
+    operation_name: Option<String>,
+    variables: Option<serde_json::Map<String, serde_json::Value>>,
+    extensions: serde_json::Map<String, serde_json::Value>,
+}
+
+impl RawRequest {
+    /// A POST body: a JSON object with `query` (a string), `operationName` (a string or null),
+    /// `variables` and `extensions` (objects or null). Batches are not supported.
+    fn from_body(bytes: &[u8]) -> Result<Self, String> {
+        let value: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| format!("the body is not JSON: {e}"))?;
+        let serde_json::Value::Object(mut body) = value else {
+            return Err(
+                "the body must be one JSON object `{\"query\": …, \"variables\": …}` (batches are not supported)"
+                    .into(),
+            );
+        };
+        let text = |body: &mut serde_json::Map<String, serde_json::Value>, key: &str| match body
+            .remove(key)
+        {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(format!("`{key}` must be a string")),
+        };
+        let object = |body: &mut serde_json::Map<String, serde_json::Value>, key: &str| match body
+            .remove(key)
+        {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::Object(o)) => Ok(Some(o)),
+            Some(_) => Err(format!("`{key}` must be an object or null")),
+        };
+        Ok(Self {
+            query: text(&mut body, "query")?,
+            operation_name: text(&mut body, "operationName")?,
+            variables: object(&mut body, "variables")?,
+            extensions: object(&mut body, "extensions")?.unwrap_or_default(),
+        })
+    }
+
+    /// GET parameters: `variables` and `extensions` are JSON text.
+    fn from_params(params: &HashMap<String, String>) -> Result<Self, String> {
+        let object = |key: &str| match params.get(key) {
+            None => Ok(None),
+            Some(text) => match serde_json::from_str(text) {
+                Ok(serde_json::Value::Null) => Ok(None),
+                Ok(serde_json::Value::Object(o)) => Ok(Some(o)),
+                _ => Err(format!("`{key}` must be a JSON object")),
+            },
+        };
+        Ok(Self {
+            query: params.get("query").cloned(),
+            operation_name: params.get("operationName").cloned(),
+            variables: object("variables")?,
+            extensions: object("extensions")?.unwrap_or_default(),
+        })
+    }
+}
+
+/// Turns a raw request into the request the schema runs: the query resolved through the
+/// persisted-query cache, mutations refused on GET.
+fn prepare(
+    state: &AppState,
+    media: MediaType,
+    raw: RawRequest,
+    method_get: bool,
+) -> Result<async_graphql::Request, Box<Response>> {
+    let persisted = apq::PersistedQuery::from_extensions(&raw.extensions);
+    let query = persisted.and_then(|p| state.persisted.resolve(raw.query, p));
+    let query = match query {
+        Ok(Some(query)) => query,
+        Ok(None) => {
+            return Err(Box::new(bad_request(
+                media,
+                "`query` is missing: send `{\"query\": \"{ … }\"}`",
+            )));
+        }
+        Err(apq::ApqError::NotFound) => {
+            return Err(Box::new(error_response(
+                media,
+                media.request_error_status(),
+                "PERSISTED_QUERY_NOT_FOUND",
+                "PersistedQueryNotFound",
+            )));
+        }
+        Err(apq::ApqError::Invalid(message)) => {
+            return Err(Box::new(bad_request(media, &message)));
+        }
+    };
+    if method_get && runs_mutation(&query, raw.operation_name.as_deref()) {
+        return Err(Box::new(error_response(
+            media,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "BAD_USER_INPUT",
+            "mutations must be sent by POST with a JSON body",
+        )));
+    }
+    let mut request = async_graphql::Request::new(query.to_string());
+    if let Some(name) = raw.operation_name {
+        request = request.operation_name(name);
+    }
+    if let Some(variables) = raw.variables {
+        request = request.variables(async_graphql::Variables::from_json(
+            serde_json::Value::Object(variables),
+        ));
+    }
+    Ok(request)
+}
+
+/// Runs a request for `actor` under the deadline and answers it in `media`.
 async fn execute(
     state: &AppState,
+    media: MediaType,
     actor: crate::auth::Actor,
     request: async_graphql::Request,
 ) -> Response {
-    let request = context::for_actor(request, &state.services, actor);
+    let executed = Executed::default();
+    let request = context::for_actor(request, &state.services, actor).data(executed.clone());
     let response =
         match tokio::time::timeout(state.limits.request_timeout, state.schema.execute(request))
             .await
@@ -147,8 +332,14 @@ async fn execute(
             Ok(response) => response,
             Err(_) => {
                 let ms = state.limits.request_timeout.as_millis();
+                // A body without `data` needs an error status under the new media type.
+                let status = match media {
+                    MediaType::Json => StatusCode::OK,
+                    MediaType::GraphqlResponse => StatusCode::GATEWAY_TIMEOUT,
+                };
                 return error_response(
-                    StatusCode::OK,
+                    media,
+                    status,
                     "TIMEOUT",
                     &format!(
                         "the request took longer than {ms} ms and was stopped; narrow it and retry"
@@ -156,16 +347,19 @@ async fn execute(
                 );
             }
         };
-    match serde_json::to_vec(&response) {
-        Ok(body) => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/json")],
-            body,
-        )
-            .into_response(),
+    let request_error = !executed.started() && response.is_err();
+    let (status, body) = if request_error && media == MediaType::GraphqlResponse {
+        let body = json!({"errors": response.errors});
+        (StatusCode::BAD_REQUEST, serde_json::to_vec(&body))
+    } else {
+        (StatusCode::OK, serde_json::to_vec(&response))
+    };
+    match body {
+        Ok(body) => (status, [(header::CONTENT_TYPE, media.content_type())], body).into_response(),
         Err(err) => {
             tracing::error!(%err, "response did not serialise");
             error_response(
+                media,
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "INTERNAL",
                 "internal error",
@@ -175,7 +369,8 @@ async fn execute(
 }
 
 async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let actor = match authenticate(&state, &headers) {
+    let media = MediaType::from_accept(&headers);
+    let actor = match authenticate(&state, media, &headers) {
         Ok(actor) => actor,
         Err(response) => return *response,
     };
@@ -185,10 +380,11 @@ async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: B
         .and_then(|v| v.split(';').next())
         .is_some_and(|mime| {
             let mime = mime.trim().to_ascii_lowercase();
-            mime == "application/json" || mime == "application/graphql-response+json"
+            mime == "application/json" || mime == GRAPHQL_RESPONSE
         });
     if !is_json {
         return error_response(
+            media,
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "BAD_USER_INPUT",
             "send GraphQL requests as `Content-Type: application/json`",
@@ -199,25 +395,21 @@ async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: B
         Ok(bytes) => bytes,
         Err(_) => {
             return error_response(
+                media,
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "PAYLOAD_TOO_LARGE",
                 &format!("the request body is larger than {max} bytes"),
             );
         }
     };
-    let request: async_graphql::Request = match serde_json::from_slice(&bytes) {
-        Ok(request) => request,
-        Err(err) => {
-            return error_response(
-                StatusCode::BAD_REQUEST,
-                "BAD_USER_INPUT",
-                &format!(
-                    "the body is not a GraphQL request (`{{\"query\": …, \"variables\": …}}`): {err}"
-                ),
-            );
-        }
+    let raw = match RawRequest::from_body(&bytes) {
+        Ok(raw) => raw,
+        Err(message) => return bad_request(media, &message),
     };
-    execute(&state, actor, request).await
+    match prepare(&state, media, raw, false) {
+        Ok(request) => execute(&state, media, actor, request).await,
+        Err(response) => *response,
+    }
 }
 
 async fn graphql_get(
@@ -233,42 +425,19 @@ async fn graphql_get(
     if let Ok(upgrade) = upgrade {
         return ws::upgrade(state, upgrade);
     }
-    let actor = match authenticate(&state, &headers) {
+    let media = MediaType::from_accept(&headers);
+    let actor = match authenticate(&state, media, &headers) {
         Ok(actor) => actor,
         Err(response) => return *response,
     };
-    let Some(query) = params.get("query") else {
-        return error_response(
-            StatusCode::BAD_REQUEST,
-            "BAD_USER_INPUT",
-            "the `query` parameter is missing",
-        );
+    let raw = match RawRequest::from_params(&params) {
+        Ok(raw) => raw,
+        Err(message) => return bad_request(media, &message),
     };
-    let operation_name = params.get("operationName").cloned();
-    if runs_mutation(query, operation_name.as_deref()) {
-        return error_response(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "BAD_USER_INPUT",
-            "mutations must be sent by POST with a JSON body",
-        );
+    match prepare(&state, media, raw, true) {
+        Ok(request) => execute(&state, media, actor, request).await,
+        Err(response) => *response,
     }
-    let mut request = async_graphql::Request::new(query.clone());
-    if let Some(name) = operation_name {
-        request = request.operation_name(name);
-    }
-    if let Some(variables) = params.get("variables") {
-        match serde_json::from_str(variables) {
-            Ok(v) => request = request.variables(async_graphql::Variables::from_json(v)),
-            Err(_) => {
-                return error_response(
-                    StatusCode::BAD_REQUEST,
-                    "BAD_USER_INPUT",
-                    "`variables` is not JSON",
-                );
-            }
-        }
-    }
-    execute(&state, actor, request).await
 }
 
 /// True when the operation a GET would run is a mutation or subscription (or cannot be told).

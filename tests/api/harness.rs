@@ -116,6 +116,7 @@ fn config(clock: &ManualClock) -> AppConfig {
         http_limits: HttpLimits {
             max_body_bytes: TEST_MAX_BODY_BYTES,
             request_timeout: Duration::from_secs(30),
+            persisted_query_bytes: 1024 * 1024,
         },
         jwt_secret: SECRET.to_vec(),
         ws_limits: jobgraph::http::ws::WsLimits {

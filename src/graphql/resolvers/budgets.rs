@@ -3,9 +3,9 @@
 use crate::graphql::context::{actor, services};
 use crate::graphql::error::to_gql;
 use crate::graphql::scalars::Decimal;
+use crate::graphql::scalars::Uuid;
 use crate::graphql::types::plan::{Budget, Plan};
 use async_graphql::{Context, Object, Result};
-use uuid::Uuid;
 
 #[derive(Default)]
 pub struct BudgetQuery;
@@ -17,7 +17,7 @@ impl BudgetQuery {
         Ok(Plan(
             services(ctx)?
                 .budgets
-                .plan(actor(ctx)?, id)
+                .plan(actor(ctx)?, id.0)
                 .await
                 .map_err(to_gql)?,
         ))
@@ -27,7 +27,7 @@ impl BudgetQuery {
     async fn budget(&self, ctx: &Context<'_>, plan_id: Option<Uuid>) -> Result<Option<Budget>> {
         Ok(services(ctx)?
             .budgets
-            .get(actor(ctx)?, plan_id)
+            .get(actor(ctx)?, plan_id.map(Into::into))
             .await
             .map_err(to_gql)?
             .map(Budget))
@@ -49,7 +49,7 @@ impl BudgetMutation {
         Ok(Budget(
             services(ctx)?
                 .budgets
-                .set(actor(ctx)?, plan_id, limit.0)
+                .set(actor(ctx)?, plan_id.map(Into::into), limit.0)
                 .await
                 .map_err(to_gql)?,
         ))

@@ -3,11 +3,11 @@
 use crate::graphql::context::{actor, services};
 use crate::graphql::error::to_gql;
 use crate::graphql::scalars::Decimal;
+use crate::graphql::scalars::Uuid;
 use crate::graphql::types::execution::{CheckpointInput, ContextMode};
 use crate::graphql::types::job::Job;
 use crate::graphql::types::task::Task;
 use async_graphql::{Context, Object, Result};
-use uuid::Uuid;
 
 #[derive(Default)]
 pub struct ExecutionMutation;
@@ -26,7 +26,7 @@ impl ExecutionMutation {
     ) -> Result<Job> {
         let job = services(ctx)?
             .execution
-            .save_job_checkpoint(actor(ctx)?, id, checkpoint.into(), attempt)
+            .save_job_checkpoint(actor(ctx)?, id.0, checkpoint.into(), attempt)
             .await
             .map_err(to_gql)?;
         Ok(Job(job))
@@ -44,7 +44,7 @@ impl ExecutionMutation {
         let mode = mode.unwrap_or(ContextMode::Merge).into();
         let job = services(ctx)?
             .execution
-            .update_job_context(actor(ctx)?, id, &patch, mode)
+            .update_job_context(actor(ctx)?, id.0, &patch, mode)
             .await
             .map_err(to_gql)?;
         Ok(Job(job))
@@ -61,7 +61,7 @@ impl ExecutionMutation {
     ) -> Result<Job> {
         let job = services(ctx)?
             .execution
-            .record_job_cost(actor(ctx)?, id, amount.0, attempt)
+            .record_job_cost(actor(ctx)?, id.0, amount.0, attempt)
             .await
             .map_err(to_gql)?;
         Ok(Job(job))
@@ -79,7 +79,7 @@ impl ExecutionMutation {
         let mode = mode.unwrap_or(ContextMode::Merge).into();
         let task = services(ctx)?
             .execution
-            .update_task_context(actor(ctx)?, id, &patch, mode)
+            .update_task_context(actor(ctx)?, id.0, &patch, mode)
             .await
             .map_err(to_gql)?;
         Ok(Task(task))
@@ -95,7 +95,7 @@ impl ExecutionMutation {
     ) -> Result<Task> {
         let task = services(ctx)?
             .execution
-            .save_task_checkpoint(actor(ctx)?, id, checkpoint.into())
+            .save_task_checkpoint(actor(ctx)?, id.0, checkpoint.into())
             .await
             .map_err(to_gql)?;
         Ok(Task(task))
@@ -106,7 +106,7 @@ impl ExecutionMutation {
     async fn record_task_cost(&self, ctx: &Context<'_>, id: Uuid, amount: Decimal) -> Result<Task> {
         let task = services(ctx)?
             .execution
-            .record_task_cost(actor(ctx)?, id, amount.0)
+            .record_task_cost(actor(ctx)?, id.0, amount.0)
             .await
             .map_err(to_gql)?;
         Ok(Task(task))

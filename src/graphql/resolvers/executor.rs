@@ -3,11 +3,11 @@
 
 use crate::graphql::context::{actor, services};
 use crate::graphql::error::to_gql;
+use crate::graphql::scalars::Uuid;
 use crate::graphql::types::execution::CheckpointInput;
 use crate::graphql::types::job::Job;
 use crate::services::executor::ClaimRequest;
 use async_graphql::{Context, Object, Result};
-use uuid::Uuid;
 
 #[derive(Default)]
 pub struct ExecutorMutation;
@@ -56,7 +56,7 @@ impl ExecutorMutation {
             .executor
             .heartbeat(
                 actor(ctx)?,
-                id,
+                id.0,
                 lease_seconds,
                 checkpoint.map(Into::into),
                 attempt,

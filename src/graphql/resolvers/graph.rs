@@ -2,11 +2,11 @@
 
 use crate::graphql::context::{actor, services};
 use crate::graphql::error::to_gql;
+use crate::graphql::scalars::Uuid;
 use crate::graphql::types::enums::{DependencyType, JobTaskRole};
 use crate::graphql::types::graph::{JobDependency, JobTaskLink, TaskDependency};
 use crate::services::dependencies::Kind;
 use async_graphql::{Context, Object, Result};
-use uuid::Uuid;
 
 #[derive(Default)]
 pub struct GraphMutation;
@@ -24,7 +24,7 @@ impl GraphMutation {
         let role = role.unwrap_or(JobTaskRole::Primary).into();
         let link = services(ctx)?
             .links
-            .link(actor(ctx)?, job_id, task_id, role)
+            .link(actor(ctx)?, job_id.0, task_id.0, role)
             .await
             .map_err(to_gql)?;
         Ok(JobTaskLink(link))
@@ -34,7 +34,7 @@ impl GraphMutation {
     async fn unlink_task(&self, ctx: &Context<'_>, job_id: Uuid, task_id: Uuid) -> Result<bool> {
         services(ctx)?
             .links
-            .unlink(actor(ctx)?, job_id, task_id)
+            .unlink(actor(ctx)?, job_id.0, task_id.0)
             .await
             .map_err(to_gql)
     }
@@ -53,7 +53,7 @@ impl GraphMutation {
             .into();
         let edge = services(ctx)?
             .dependencies
-            .add(actor(ctx)?, Kind::Job, predecessor_id, successor_id, t)
+            .add(actor(ctx)?, Kind::Job, predecessor_id.0, successor_id.0, t)
             .await
             .map_err(to_gql)?;
         Ok(JobDependency(edge))
@@ -68,7 +68,7 @@ impl GraphMutation {
     ) -> Result<bool> {
         services(ctx)?
             .dependencies
-            .remove(actor(ctx)?, Kind::Job, predecessor_id, successor_id)
+            .remove(actor(ctx)?, Kind::Job, predecessor_id.0, successor_id.0)
             .await
             .map_err(to_gql)
     }
@@ -87,7 +87,7 @@ impl GraphMutation {
             .into();
         let edge = services(ctx)?
             .dependencies
-            .add(actor(ctx)?, Kind::Task, predecessor_id, successor_id, t)
+            .add(actor(ctx)?, Kind::Task, predecessor_id.0, successor_id.0, t)
             .await
             .map_err(to_gql)?;
         Ok(TaskDependency(edge))
@@ -102,7 +102,7 @@ impl GraphMutation {
     ) -> Result<bool> {
         services(ctx)?
             .dependencies
-            .remove(actor(ctx)?, Kind::Task, predecessor_id, successor_id)
+            .remove(actor(ctx)?, Kind::Task, predecessor_id.0, successor_id.0)
             .await
             .map_err(to_gql)
     }

@@ -2,6 +2,7 @@
 
 use crate::graphql::context::{actor, services};
 use crate::graphql::error::to_gql;
+use crate::graphql::scalars::Uuid;
 use crate::graphql::types::enums::CancelMode;
 use crate::graphql::types::job::{Job, JobCount, JobRun};
 use crate::graphql::types::job_inputs::{
@@ -11,7 +12,6 @@ use crate::graphql::types::stats::JobStats;
 use crate::services::paging::PageArgs;
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Object, Result};
-use uuid::Uuid;
 
 #[derive(Default)]
 pub struct JobQuery;
@@ -43,7 +43,7 @@ impl JobQuery {
     async fn job(&self, ctx: &Context<'_>, id: Uuid) -> Result<Option<Job>> {
         let job = services(ctx)?
             .jobs
-            .get(actor(ctx)?, id)
+            .get(actor(ctx)?, id.0)
             .await
             .map_err(to_gql)?;
         Ok(job.map(Job))
@@ -142,7 +142,7 @@ impl JobQuery {
     async fn job_history(&self, ctx: &Context<'_>, id: Uuid) -> Result<Vec<JobRun>> {
         let runs = services(ctx)?
             .jobs
-            .history(actor(ctx)?, id)
+            .history(actor(ctx)?, id.0)
             .await
             .map_err(to_gql)?;
         Ok(runs.into_iter().map(JobRun).collect())
@@ -174,7 +174,7 @@ impl JobMutation {
     ) -> Result<Job> {
         let job = services(ctx)?
             .jobs
-            .update(actor(ctx)?, id, input.into(), expected_version)
+            .update(actor(ctx)?, id.0, input.into(), expected_version)
             .await
             .map_err(to_gql)?;
         Ok(Job(job))
@@ -184,8 +184,9 @@ impl JobMutation {
     async fn delete_job(&self, ctx: &Context<'_>, id: Uuid) -> Result<Uuid> {
         services(ctx)?
             .jobs
-            .delete(actor(ctx)?, id)
+            .delete(actor(ctx)?, id.0)
             .await
+            .map(Uuid::from)
             .map_err(to_gql)
     }
 
@@ -198,7 +199,7 @@ impl JobMutation {
     ) -> Result<Job> {
         let job = services(ctx)?
             .jobs
-            .schedule(actor(ctx)?, id, schedule.into())
+            .schedule(actor(ctx)?, id.0, schedule.into())
             .await
             .map_err(to_gql)?;
         Ok(Job(job))
@@ -208,7 +209,7 @@ impl JobMutation {
     async fn start_job(&self, ctx: &Context<'_>, id: Uuid) -> Result<Job> {
         let job = services(ctx)?
             .jobs
-            .start(actor(ctx)?, id)
+            .start(actor(ctx)?, id.0)
             .await
             .map_err(to_gql)?;
         Ok(Job(job))
@@ -225,7 +226,7 @@ impl JobMutation {
         let result = result.unwrap_or_default().into();
         let job = services(ctx)?
             .jobs
-            .complete(actor(ctx)?, id, result, attempt)
+            .complete(actor(ctx)?, id.0, result, attempt)
             .await
             .map_err(to_gql)?;
         Ok(Job(job))
@@ -243,7 +244,7 @@ impl JobMutation {
         let retryable = retryable.unwrap_or(true);
         let job = services(ctx)?
             .executor
-            .fail(actor(ctx)?, id, &error, retryable, attempt)
+            .fail(actor(ctx)?, id.0, &error, retryable, attempt)
             .await
             .map_err(to_gql)?;
         Ok(Job(job))
@@ -260,7 +261,7 @@ impl JobMutation {
         let mode = mode.unwrap_or(CancelMode::Graceful).into();
         let job = services(ctx)?
             .jobs
-            .cancel(actor(ctx)?, id, &reason, mode)
+            .cancel(actor(ctx)?, id.0, &reason, mode)
             .await
             .map_err(to_gql)?;
         Ok(Job(job))
@@ -270,7 +271,7 @@ impl JobMutation {
     async fn retry_job(&self, ctx: &Context<'_>, id: Uuid) -> Result<Job> {
         let job = services(ctx)?
             .jobs
-            .retry(actor(ctx)?, id)
+            .retry(actor(ctx)?, id.0)
             .await
             .map_err(to_gql)?;
         Ok(Job(job))
@@ -286,7 +287,7 @@ impl JobMutation {
     ) -> Result<Job> {
         let job = services(ctx)?
             .jobs
-            .delegate(actor(ctx)?, id, &to, reason.as_deref())
+            .delegate(actor(ctx)?, id.0, &to, reason.as_deref())
             .await
             .map_err(to_gql)?;
         Ok(Job(job))

@@ -2,13 +2,13 @@
 
 use crate::graphql::context::{actor, services};
 use crate::graphql::error::to_gql;
+use crate::graphql::scalars::Uuid;
 use crate::graphql::types::stats::TaskStats;
 use crate::graphql::types::task::{Task, TaskCount};
 use crate::graphql::types::task_inputs::{CreateTaskInput, TaskFilter, TaskOrder, UpdateTaskInput};
 use crate::services::paging::PageArgs;
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Object, Result};
-use uuid::Uuid;
 
 #[derive(Default)]
 pub struct TaskQuery;
@@ -22,7 +22,7 @@ impl TaskQuery {
     async fn task(&self, ctx: &Context<'_>, id: Uuid) -> Result<Option<Task>> {
         let task = services(ctx)?
             .tasks
-            .get(actor(ctx)?, id)
+            .get(actor(ctx)?, id.0)
             .await
             .map_err(to_gql)?;
         Ok(task.map(Task))
@@ -84,7 +84,7 @@ impl TaskQuery {
     async fn subtasks(&self, ctx: &Context<'_>, parent_id: Uuid) -> Result<Vec<Task>> {
         let tasks = services(ctx)?
             .tasks
-            .subtasks(actor(ctx)?, parent_id)
+            .subtasks(actor(ctx)?, parent_id.0)
             .await
             .map_err(to_gql)?;
         Ok(tasks.into_iter().map(Task).collect())
@@ -115,7 +115,7 @@ impl TaskMutation {
     ) -> Result<Task> {
         let task = services(ctx)?
             .tasks
-            .create_subtask(actor(ctx)?, parent_id, input.into())
+            .create_subtask(actor(ctx)?, parent_id.0, input.into())
             .await
             .map_err(to_gql)?;
         Ok(Task(task))
@@ -132,7 +132,7 @@ impl TaskMutation {
     ) -> Result<Task> {
         let task = services(ctx)?
             .tasks
-            .update(actor(ctx)?, id, input.into(), expected_version)
+            .update(actor(ctx)?, id.0, input.into(), expected_version)
             .await
             .map_err(to_gql)?;
         Ok(Task(task))
@@ -142,8 +142,9 @@ impl TaskMutation {
     async fn delete_task(&self, ctx: &Context<'_>, id: Uuid) -> Result<Uuid> {
         services(ctx)?
             .tasks
-            .delete(actor(ctx)?, id)
+            .delete(actor(ctx)?, id.0)
             .await
+            .map(Uuid::from)
             .map_err(to_gql)
     }
 
@@ -157,7 +158,7 @@ impl TaskMutation {
     ) -> Result<Task> {
         let task = services(ctx)?
             .tasks
-            .assign(actor(ctx)?, id, &assignee, reason.as_deref())
+            .assign(actor(ctx)?, id.0, &assignee, reason.as_deref())
             .await
             .map_err(to_gql)?;
         Ok(Task(task))
@@ -167,7 +168,7 @@ impl TaskMutation {
     async fn start_task(&self, ctx: &Context<'_>, id: Uuid) -> Result<Task> {
         let task = services(ctx)?
             .tasks
-            .start(actor(ctx)?, id)
+            .start(actor(ctx)?, id.0)
             .await
             .map_err(to_gql)?;
         Ok(Task(task))
@@ -177,7 +178,7 @@ impl TaskMutation {
     async fn complete_task(&self, ctx: &Context<'_>, id: Uuid) -> Result<Task> {
         let task = services(ctx)?
             .tasks
-            .complete(actor(ctx)?, id)
+            .complete(actor(ctx)?, id.0)
             .await
             .map_err(to_gql)?;
         Ok(Task(task))
@@ -187,7 +188,7 @@ impl TaskMutation {
     async fn cancel_task(&self, ctx: &Context<'_>, id: Uuid, reason: String) -> Result<Task> {
         let task = services(ctx)?
             .tasks
-            .cancel(actor(ctx)?, id, &reason)
+            .cancel(actor(ctx)?, id.0, &reason)
             .await
             .map_err(to_gql)?;
         Ok(Task(task))
@@ -197,7 +198,7 @@ impl TaskMutation {
     async fn reopen_task(&self, ctx: &Context<'_>, id: Uuid) -> Result<Task> {
         let task = services(ctx)?
             .tasks
-            .reopen(actor(ctx)?, id)
+            .reopen(actor(ctx)?, id.0)
             .await
             .map_err(to_gql)?;
         Ok(Task(task))

@@ -8,13 +8,13 @@ use super::job::Job;
 use super::task::Task;
 use super::usage::ModelUsage;
 use crate::graphql::loaders::JobLoader;
+use crate::graphql::scalars::Uuid;
 use crate::graphql::scalars::{DateTime, Decimal};
 use crate::services::events::{self, EventHead, Subject};
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Interface, Object, Result, Union};
 use std::borrow::Cow;
-use uuid::Uuid;
 
 /// A page of events; every edge's cursor is its event's id.
 pub type EventConnection = Connection<String, Event>;
@@ -139,7 +139,7 @@ impl JobEvent {
         self.kind.into()
     }
     async fn job_id(&self) -> Uuid {
-        self.job.0.id
+        Uuid::from(self.job.0.id)
     }
     /// The job as it was right after the change (before it, for DELETED).
     async fn job(&self) -> &Job {
@@ -210,7 +210,7 @@ impl TaskEvent {
         self.kind.into()
     }
     async fn task_id(&self) -> Uuid {
-        self.task.0.id
+        Uuid::from(self.task.0.id)
     }
     /// The task as it was right after the change (before it, for DELETED).
     async fn task(&self) -> &Task {

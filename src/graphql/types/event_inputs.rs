@@ -2,9 +2,9 @@
 //! task event filters of the typed subscriptions.
 
 use super::enums::{JobEventKind, TaskEventKind};
+use crate::graphql::scalars::Uuid;
 use crate::services::events::EventQuery;
 use async_graphql::InputObject;
-use uuid::Uuid;
 
 /// Which events: every given part must match (`jobId` and `taskId` together: either).
 #[derive(InputObject, Clone, Default)]
@@ -23,9 +23,9 @@ impl From<EventFilter> for EventQuery {
     fn from(f: EventFilter) -> Self {
         Self {
             types: f.types,
-            job_id: f.job_id,
-            task_id: f.task_id,
-            plan_id: f.plan_id,
+            job_id: f.job_id.map(Into::into),
+            task_id: f.task_id.map(Into::into),
+            plan_id: f.plan_id.map(Into::into),
         }
     }
 }
@@ -57,8 +57,10 @@ pub struct TaskEventFilter {
 impl From<JobEventFilter> for crate::services::events::JobEventQuery {
     fn from(f: JobEventFilter) -> Self {
         Self {
-            job_ids: f.job_ids,
-            plan_id: f.plan_id,
+            job_ids: f
+                .job_ids
+                .map(|ids| ids.into_iter().map(Into::into).collect()),
+            plan_id: f.plan_id.map(Into::into),
             kinds: f.kinds.map(|k| k.into_iter().map(Into::into).collect()),
         }
     }
@@ -67,8 +69,10 @@ impl From<JobEventFilter> for crate::services::events::JobEventQuery {
 impl From<TaskEventFilter> for crate::services::events::TaskEventQuery {
     fn from(f: TaskEventFilter) -> Self {
         Self {
-            task_ids: f.task_ids,
-            job_id: f.job_id,
+            task_ids: f
+                .task_ids
+                .map(|ids| ids.into_iter().map(Into::into).collect()),
+            job_id: f.job_id.map(Into::into),
             assigned_agent: f.assigned_agent,
             kinds: f.kinds.map(|k| k.into_iter().map(Into::into).collect()),
         }

@@ -7,16 +7,16 @@ use crate::error::ServiceError;
 use crate::graphql::error::to_gql;
 use crate::graphql::loaders::{JobLoader, TaskLoader};
 use crate::graphql::scalars::DateTime;
+use crate::graphql::scalars::Uuid;
 use crate::services::dependencies::{Edge, rules};
 use crate::services::links::{Link, Progress as ProgressCounts};
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Error, Object, Result};
-use uuid::Uuid;
 
 async fn job(ctx: &Context<'_>, id: Uuid) -> Result<Job> {
     let loader = ctx.data::<DataLoader<JobLoader>>()?;
     loader
-        .load_one(id)
+        .load_one(id.0)
         .await?
         .map(Job)
         .ok_or_else(|| gone("job", id))
@@ -25,7 +25,7 @@ async fn job(ctx: &Context<'_>, id: Uuid) -> Result<Job> {
 async fn task(ctx: &Context<'_>, id: Uuid) -> Result<Task> {
     let loader = ctx.data::<DataLoader<TaskLoader>>()?;
     loader
-        .load_one(id)
+        .load_one(id.0)
         .await?
         .map(Task)
         .ok_or_else(|| gone("task", id))
@@ -43,10 +43,10 @@ pub struct JobTaskLink(pub Link);
 #[Object(name = "JobTaskLink")]
 impl JobTaskLink {
     async fn job(&self, ctx: &Context<'_>) -> Result<Job> {
-        job(ctx, self.0.job_id).await
+        job(ctx, Uuid::from(self.0.job_id)).await
     }
     async fn task(&self, ctx: &Context<'_>) -> Result<Task> {
-        task(ctx, self.0.task_id).await
+        task(ctx, Uuid::from(self.0.task_id)).await
     }
     async fn role(&self) -> JobTaskRole {
         self.0.role.into()
@@ -62,10 +62,10 @@ pub struct JobDependency(pub Edge);
 #[Object(name = "JobDependency")]
 impl JobDependency {
     async fn predecessor(&self, ctx: &Context<'_>) -> Result<Job> {
-        job(ctx, self.0.predecessor_id).await
+        job(ctx, Uuid::from(self.0.predecessor_id)).await
     }
     async fn successor(&self, ctx: &Context<'_>) -> Result<Job> {
-        job(ctx, self.0.successor_id).await
+        job(ctx, Uuid::from(self.0.successor_id)).await
     }
     #[graphql(name = "type")]
     async fn dependency_type(&self) -> DependencyType {
@@ -74,7 +74,7 @@ impl JobDependency {
     /// FINISH_TO_START and FINISH_TO_FINISH: the predecessor SUCCEEDED; START_TO_START: it has
     /// ever started.
     async fn satisfied(&self, ctx: &Context<'_>) -> Result<bool> {
-        let p = job(ctx, self.0.predecessor_id).await?;
+        let p = job(ctx, Uuid::from(self.0.predecessor_id)).await?;
         Ok(rules::job_edge_satisfied(
             self.0.dependency_type,
             p.0.status,
@@ -89,10 +89,10 @@ pub struct TaskDependency(pub Edge);
 #[Object(name = "TaskDependency")]
 impl TaskDependency {
     async fn predecessor(&self, ctx: &Context<'_>) -> Result<Task> {
-        task(ctx, self.0.predecessor_id).await
+        task(ctx, Uuid::from(self.0.predecessor_id)).await
     }
     async fn successor(&self, ctx: &Context<'_>) -> Result<Task> {
-        task(ctx, self.0.successor_id).await
+        task(ctx, Uuid::from(self.0.successor_id)).await
     }
     #[graphql(name = "type")]
     async fn dependency_type(&self) -> DependencyType {
@@ -101,7 +101,7 @@ impl TaskDependency {
     /// FINISH_TO_START and FINISH_TO_FINISH: the predecessor is COMPLETED or CANCELLED;
     /// START_TO_START: it has ever started, or is CANCELLED.
     async fn satisfied(&self, ctx: &Context<'_>) -> Result<bool> {
-        let p = task(ctx, self.0.predecessor_id).await?;
+        let p = task(ctx, Uuid::from(self.0.predecessor_id)).await?;
         Ok(rules::task_edge_satisfied(
             self.0.dependency_type,
             p.0.status,

@@ -10,6 +10,7 @@ use crate::graphql::loaders::JobEventsLoader;
 use crate::graphql::loaders::{
     JobBlockedLoader, JobEdgesLoader, JobLinksLoader, JobLoader, ProgressLoader, RunsLoader,
 };
+use crate::graphql::scalars::Uuid;
 use crate::graphql::scalars::{DateTime, Decimal};
 use crate::services::events::read::page_args;
 use crate::services::jobs;
@@ -18,12 +19,11 @@ use crate::services::view::Documents;
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Object, Result};
 use std::borrow::Cow;
-use uuid::Uuid;
 
 /// The job `id` as it is now (`None` once deleted): what a view built from an event's snapshot
 /// resolves its live fields from (DESIGN.md §7).
 async fn live_job(ctx: &Context<'_>, id: Uuid) -> Result<Option<jobs::Job>> {
-    ctx.data::<DataLoader<JobLoader>>()?.load_one(id).await
+    ctx.data::<DataLoader<JobLoader>>()?.load_one(id.0).await
 }
 
 async fn live_documents(ctx: &Context<'_>, id: Uuid) -> Result<Option<Documents>> {
@@ -36,7 +36,7 @@ pub struct Job(pub jobs::Job);
 #[Object(name = "Job")]
 impl Job {
     async fn id(&self) -> Uuid {
-        self.0.id
+        Uuid::from(self.0.id)
     }
     async fn tenant_id(&self) -> &str {
         &self.0.tenant_id
@@ -96,7 +96,7 @@ impl Job {
             return Ok(self.0.result.as_ref().map(Cow::Borrowed));
         }
         // A snapshot left out a result too large to store: the job's current one stands in.
-        Ok(live_job(ctx, self.0.id)
+        Ok(live_job(ctx, Uuid::from(self.0.id))
             .await?
             .and_then(|j| j.result.map(Cow::Owned)))
     }
@@ -112,7 +112,7 @@ impl Job {
         Ok(match &self.0.documents {
             Some(d) => Cow::Borrowed(&d.execution_context),
             None => Cow::Owned(
-                live_documents(ctx, self.0.id)
+                live_documents(ctx, Uuid::from(self.0.id))
                     .await?
                     .map_or_else(|| serde_json::json!({}), |d| d.execution_context),
             ),
@@ -144,7 +144,7 @@ impl Job {
     ) -> Result<Option<Cow<'_, serde_json::Value>>> {
         Ok(match &self.0.documents {
             Some(d) => d.checkpoint_data.as_ref().map(Cow::Borrowed),
-            None => live_documents(ctx, self.0.id)
+            None => live_documents(ctx, Uuid::from(self.0.id))
                 .await?
                 .and_then(|d| d.checkpoint_data.map(Cow::Owned)),
         })
@@ -156,7 +156,7 @@ impl Job {
         self.0.timeout_seconds
     }
     async fn plan_id(&self) -> Option<Uuid> {
-        self.0.plan_id
+        self.0.plan_id.map(Uuid::from)
     }
     async fn plan_step_index(&self) -> Option<i32> {
         self.0.plan_step_index
@@ -254,7 +254,7 @@ pub struct JobRun(pub jobs::JobRun);
 #[Object(name = "JobRun")]
 impl JobRun {
     async fn id(&self) -> Uuid {
-        self.0.id
+        Uuid::from(self.0.id)
     }
     /// Numbers the series of attempts (a new series starts at creation, retryJob and each cron occurrence).
     async fn series(&self) -> i32 {

@@ -1,12 +1,12 @@
 //! The inputs of the job operations, and their conversion into service commands.
 
 use super::enums::{JobOrderField, JobStatus, PriorityLevel, SortDirection};
+use crate::graphql::scalars::Uuid;
 use crate::graphql::scalars::{DateTime, Decimal};
 use crate::services::Patch;
 use crate::services::jobs;
 use crate::services::update::SharedPatch;
 use async_graphql::{InputObject, MaybeUndefined};
-use uuid::Uuid;
 
 /// A retry policy given in part; missing fields keep their defaults (create) or current values (update).
 #[derive(InputObject, Clone, Default)]
@@ -84,7 +84,7 @@ impl From<CreateJobInput> for jobs::NewJob {
             labels: i.labels,
             priority: i.priority,
             priority_level: i.priority_level.map(Into::into),
-            plan_id: i.plan_id,
+            plan_id: i.plan_id.map(Into::into),
             plan_step_index: i.plan_step_index,
             estimated_cost: i.estimated_cost.map(|d| d.0),
             timeout_seconds: i.timeout_seconds,
@@ -131,7 +131,7 @@ impl From<UpdateJobInput> for jobs::JobPatch {
                 labels: patch(i.labels, |l| l),
                 priority: patch(i.priority, |p| p),
                 priority_level: patch(i.priority_level, Into::into),
-                plan_id: patch(i.plan_id, |p| p),
+                plan_id: patch(i.plan_id, |p| p.0),
                 plan_step_index: patch(i.plan_step_index, |p| p),
                 estimated_cost: patch(i.estimated_cost, |d| d.0),
                 timeout_seconds: patch(i.timeout_seconds, |t| t),
@@ -185,7 +185,7 @@ impl From<JobFilter> for jobs::JobFilter {
     fn from(f: JobFilter) -> Self {
         Self {
             status: f.status.map(|s| s.into_iter().map(Into::into).collect()),
-            plan_id: f.plan_id,
+            plan_id: f.plan_id.map(Into::into),
             assigned_agent: f.assigned_agent,
             created_by: f.created_by,
             label: f.label,

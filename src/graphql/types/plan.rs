@@ -4,9 +4,9 @@ use super::graph::Progress;
 use super::job::Job;
 use super::task::Task;
 use crate::graphql::scalars::Decimal;
+use crate::graphql::scalars::Uuid;
 use crate::services::budgets;
 use async_graphql::Object;
-use uuid::Uuid;
 
 /// A spending limit for the tenant or one plan.
 pub struct Budget(pub budgets::Budget);
@@ -15,7 +15,7 @@ pub struct Budget(pub budgets::Budget);
 impl Budget {
     /// Null for the tenant-wide budget.
     async fn plan_id(&self) -> Option<Uuid> {
-        self.0.plan_id
+        self.0.plan_id.map(Uuid::from)
     }
     async fn limit(&self) -> Decimal {
         self.0.limit.into()
@@ -36,7 +36,7 @@ pub struct Plan(pub budgets::Plan);
 #[Object(name = "Plan")]
 impl Plan {
     async fn id(&self) -> Uuid {
-        self.0.id
+        Uuid::from(self.0.id)
     }
     /// Ordered by planStepIndex.
     #[graphql(complexity = "crate::graphql::cost::list(child_complexity)")]

@@ -11,6 +11,7 @@ use crate::graphql::loaders::TaskEventsLoader;
 use crate::graphql::loaders::{
     SubtasksLoader, TaskBlockedLoader, TaskEdgesLoader, TaskLinksLoader, TaskLoader,
 };
+use crate::graphql::scalars::Uuid;
 use crate::graphql::scalars::{DateTime, Decimal};
 use crate::services::events::read::page_args;
 use crate::services::paging::Page;
@@ -19,13 +20,12 @@ use crate::services::view::Documents;
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Object, Result};
 use std::borrow::Cow;
-use uuid::Uuid;
 
 /// The documents of task `id` as it is now (`None` once deleted), for a view built from an
 /// event's snapshot (DESIGN.md §7).
 async fn live_documents(ctx: &Context<'_>, id: Uuid) -> Result<Option<Documents>> {
     let loader = ctx.data::<DataLoader<TaskLoader>>()?;
-    Ok(loader.load_one(id).await?.and_then(|t| t.documents))
+    Ok(loader.load_one(id.0).await?.and_then(|t| t.documents))
 }
 
 /// A piece of work for a person or an agent; nests as subtasks.
@@ -34,7 +34,7 @@ pub struct Task(pub tasks::Task);
 #[Object(name = "Task")]
 impl Task {
     async fn id(&self) -> Uuid {
-        self.0.id
+        Uuid::from(self.0.id)
     }
     async fn tenant_id(&self) -> &str {
         &self.0.tenant_id
@@ -103,7 +103,7 @@ impl Task {
         Ok(match &self.0.documents {
             Some(d) => Cow::Borrowed(&d.execution_context),
             None => Cow::Owned(
-                live_documents(ctx, self.0.id)
+                live_documents(ctx, Uuid::from(self.0.id))
                     .await?
                     .map_or_else(|| serde_json::json!({}), |d| d.execution_context),
             ),
@@ -121,7 +121,7 @@ impl Task {
     ) -> Result<Option<Cow<'_, serde_json::Value>>> {
         Ok(match &self.0.documents {
             Some(d) => d.checkpoint_data.as_ref().map(Cow::Borrowed),
-            None => live_documents(ctx, self.0.id)
+            None => live_documents(ctx, Uuid::from(self.0.id))
                 .await?
                 .and_then(|d| d.checkpoint_data.map(Cow::Owned)),
         })
@@ -134,7 +134,7 @@ impl Task {
         self.0.timeout_seconds
     }
     async fn plan_id(&self) -> Option<Uuid> {
-        self.0.plan_id
+        self.0.plan_id.map(Uuid::from)
     }
     async fn plan_step_index(&self) -> Option<i32> {
         self.0.plan_step_index

@@ -2,11 +2,11 @@
 
 use super::enums::{JobTaskRole, PriorityLevel, SortDirection, TaskOrderField, TaskStatus};
 use super::job_inputs::patch;
+use crate::graphql::scalars::Uuid;
 use crate::graphql::scalars::{DateTime, Decimal};
 use crate::services::tasks;
 use crate::services::update::SharedPatch;
 use async_graphql::{InputObject, MaybeUndefined};
-use uuid::Uuid;
 
 /// A new task.
 #[derive(InputObject)]
@@ -45,12 +45,12 @@ impl From<CreateTaskInput> for tasks::NewTask {
             priority_level: i.priority_level.map(Into::into),
             assigned_agent: i.assigned_agent,
             due_at: i.due_at.map(|t| t.0),
-            plan_id: i.plan_id,
+            plan_id: i.plan_id.map(Into::into),
             plan_step_index: i.plan_step_index,
             estimated_cost: i.estimated_cost.map(|d| d.0),
             timeout_seconds: i.timeout_seconds,
             execution_context: i.execution_context,
-            job_id: i.job_id,
+            job_id: i.job_id.map(Into::into),
             role: i.role.map(Into::into),
         }
     }
@@ -83,12 +83,12 @@ impl From<UpdateTaskInput> for tasks::TaskPatch {
                 labels: patch(i.labels, |l| l),
                 priority: patch(i.priority, |p| p),
                 priority_level: patch(i.priority_level, Into::into),
-                plan_id: patch(i.plan_id, |p| p),
+                plan_id: patch(i.plan_id, |p| p.0),
                 plan_step_index: patch(i.plan_step_index, |p| p),
                 estimated_cost: patch(i.estimated_cost, |d| d.0),
                 timeout_seconds: patch(i.timeout_seconds, |t| t),
             },
-            parent_id: patch(i.parent_id, |p| p),
+            parent_id: patch(i.parent_id, |p| p.0),
             due_at: patch(i.due_at, |t| t.0),
         }
     }
@@ -126,12 +126,12 @@ impl From<TaskFilter> for tasks::TaskFilter {
     fn from(f: TaskFilter) -> Self {
         Self {
             status: f.status.map(|s| s.into_iter().map(Into::into).collect()),
-            plan_id: f.plan_id,
+            plan_id: f.plan_id.map(Into::into),
             assigned_agent: f.assigned_agent,
             created_by: f.created_by,
             label: f.label,
-            job_id: f.job_id,
-            parent_id: f.parent_id,
+            job_id: f.job_id.map(Into::into),
+            parent_id: f.parent_id.map(Into::into),
             root_only: f.root_only.unwrap_or(false),
             priority_min: f.priority_min,
             priority_max: f.priority_max,
