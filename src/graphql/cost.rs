@@ -36,7 +36,7 @@ pub fn times(size: usize, child_complexity: usize) -> usize {
 pub fn page(first: Option<i32>, last: Option<i32>, child_complexity: usize) -> usize {
     let size = match (first, last) {
         (None, None) => DEFAULT_PAGE,
-        (a, b) => a.unwrap_or(0).max(b.unwrap_or(0)).clamp(0, MAX_PAGE as i32) as usize,
+        (a, b) => a.unwrap_or(0).max(b.unwrap_or(0)).clamp(1, MAX_PAGE as i32) as usize,
     };
     times(size, child_complexity)
 }
@@ -46,10 +46,10 @@ pub fn forward(first: Option<i32>, child_complexity: usize) -> usize {
     page(first, None, child_complexity)
 }
 
-/// A list sized by an argument such as claimJobs' `limit` (clamped to `max`, where the
-/// resolver refuses anything larger).
+/// A list sized by an argument such as claimJobs' `limit` (clamped to 1..=`max`, where the
+/// resolver refuses anything outside).
 pub fn sized(size: Option<i32>, default: usize, max: usize, child_complexity: usize) -> usize {
-    let size = size.map_or(default, |n| n.clamp(0, max as i32) as usize);
+    let size = size.map_or(default, |n| n.clamp(1, max as i32) as usize);
     times(size, child_complexity)
 }
 
@@ -101,7 +101,10 @@ mod tests {
             201,
             "counted at the largest page"
         );
-        assert_eq!(page(Some(-4), None, 7), 1);
+        // A size below 1 is refused by the resolver, but counted as 1: a zero would make
+        // everything under it free to validate.
+        assert_eq!(page(Some(-4), None, 7), 8);
+        assert_eq!(page(Some(0), None, 7), 8);
         assert_eq!(list(4), 41);
         assert_eq!(sized(Some(10), 1, 100, 5), 51);
         assert_eq!(sized(None, 1, 100, 5), 6);

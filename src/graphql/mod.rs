@@ -7,6 +7,7 @@ pub mod context;
 pub mod cost;
 pub mod error;
 pub mod loaders;
+pub mod order;
 pub mod resolvers;
 pub mod scalars;
 pub mod types;
@@ -74,6 +75,7 @@ pub fn build_schema(services: Services, limits: SchemaLimits) -> AppSchema {
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         .extension(error::ErrorCodes)
+        .extension(order::SelectionOrder)
         .finish()
 }
 

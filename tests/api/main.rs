@@ -16,6 +16,7 @@ mod executor;
 mod graph;
 mod jobs;
 mod lists;
+mod order;
 mod over_http;
 mod schema;
 mod statements;
