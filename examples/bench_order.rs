@@ -16,24 +16,12 @@
 use async_graphql::Value;
 use jobgraph::auth::{Actor, Role};
 use jobgraph::domain::time::Clock;
+use jobgraph::graphql::cost::DASHBOARD_QUERY as DASHBOARD;
 use jobgraph::graphql::order::Order;
 use jobgraph::graphql::{SchemaLimits, build_schema, context};
 use jobgraph::services::{Limits, Services};
 use serde_json::json;
 use std::time::Instant;
-
-const DASHBOARD: &str = "query Dashboard {
-  jobs(first: 50) {
-    totalCount
-    pageInfo { hasNextPage endCursor }
-    nodes {
-      id title status priority priorityLevel labels createdAt updatedAt
-      assignedAgent actualCost attempt blocked
-      progress { total completed cancelled open ratio }
-      tasks { role task { id title status priority assignedAgent updatedAt blocked labels } }
-    }
-  }
-}";
 
 fn reversed(value: &Value) -> Value {
     match value {

@@ -11,6 +11,21 @@
 //! `usize::MAX`: async-graphql adds sibling costs with a plain `+`, so a cost that saturated at
 //! `usize::MAX` could wrap around to a small number in a release build.
 
+/// A dashboard's page: 50 jobs with their tasks. It costs 6,201 (the README shows it; the
+/// tests and `bench_order` run it).
+pub const DASHBOARD_QUERY: &str = "query Dashboard {
+  jobs(first: 50) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    nodes {
+      id title status priority priorityLevel labels createdAt updatedAt
+      assignedAgent actualCost attempt blocked
+      progress { total completed cancelled open ratio }
+      tasks { role task { id title status priority assignedAgent updatedAt blocked labels } }
+    }
+  }
+}";
+
 /// The size an unpaginated list is counted at.
 pub const UNPAGINATED: usize = 10;
 

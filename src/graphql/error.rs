@@ -10,9 +10,9 @@ use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest,
     NextRequest,
 };
-use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationDefinition};
+use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{
-    ErrorExtensions, Positioned, Request, Response, ServerError, ServerResult, Value, Variables,
+    ErrorExtensions, Request, Response, ServerError, ServerResult, Value, Variables,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -95,19 +95,6 @@ struct ErrorCodesExtension {
     operation_name: std::sync::Mutex<Option<String>>,
 }
 
-/// The operation a request runs, when the document and the name select one.
-fn selected<'d>(
-    doc: &'d ExecutableDocument,
-    name: Option<&str>,
-) -> Option<&'d Positioned<OperationDefinition>> {
-    match (&doc.operations, name) {
-        (DocumentOperations::Single(op), _) => Some(op),
-        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name),
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next(),
-        _ => None,
-    }
-}
-
 /// A non-null variable without a default that the request does not provide fails variable
 /// coercion, a request error (the spec's CoerceVariableValues). async-graphql's validation
 /// skips arguments whose variable is missing and fails later, during execution; this check
@@ -117,7 +104,7 @@ fn check_required_variables(
     name: Option<&str>,
     variables: &Variables,
 ) -> ServerResult<()> {
-    let Some(op) = selected(doc, name) else {
+    let Some(op) = super::order::selected(doc, name) else {
         return Ok(());
     };
     for def in &op.node.variable_definitions {

@@ -16,7 +16,8 @@ use async_graphql::extensions::{
     NextSubscribe,
 };
 use async_graphql::parser::types::{
-    DocumentOperations, ExecutableDocument, FragmentDefinition, Selection, SelectionSet,
+    DocumentOperations, ExecutableDocument, FragmentDefinition, OperationDefinition, Selection,
+    SelectionSet,
 };
 use async_graphql::{Name, Positioned, Request, Response, ServerResult, Value, Variables};
 use futures_util::StreamExt;
@@ -53,12 +54,7 @@ pub struct Order {
 impl Order {
     /// The order of the operation `name` selects in `doc` (None when it selects none).
     pub fn of(doc: &ExecutableDocument, name: Option<&str>) -> Option<Self> {
-        let op = match (&doc.operations, name) {
-            (DocumentOperations::Single(op), _) => op,
-            (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name)?,
-            (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next()?,
-            _ => return None,
-        };
+        let op = selected(doc, name)?;
         Some(Self::build(&[&op.node.selection_set.node], &doc.fragments))
     }
 
@@ -122,6 +118,19 @@ impl Order {
             }
             _ => {}
         }
+    }
+}
+
+/// The operation a request runs, when the document and the name select one.
+pub fn selected<'d>(
+    doc: &'d ExecutableDocument,
+    name: Option<&str>,
+) -> Option<&'d Positioned<OperationDefinition>> {
+    match (&doc.operations, name) {
+        (DocumentOperations::Single(op), _) => Some(op),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next(),
+        _ => None,
     }
 }
 

@@ -8,7 +8,7 @@ use crate::backend_tests;
 use crate::errors::INTROSPECTION_QUERY;
 use crate::harness::{Admin, Agent, Member, TestApp, code, first_error};
 use crate::statements::count_statements;
-use jobgraph::graphql::cost::measure;
+use jobgraph::graphql::cost::{DASHBOARD_QUERY, measure};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -17,20 +17,6 @@ backend_tests!(
     the_dashboard_query_runs,
     list_arguments_hold_at_most_100_values,
 );
-
-/// A page of 50 jobs as the dashboard shows them, with their tasks.
-pub const DASHBOARD_QUERY: &str = "query Dashboard {
-  jobs(first: 50) {
-    totalCount
-    pageInfo { hasNextPage endCursor }
-    nodes {
-      id title status priority priorityLevel labels createdAt updatedAt
-      assignedAgent actualCost attempt blocked
-      progress { total completed cancelled open ratio }
-      tasks { role task { id title status priority assignedAgent updatedAt blocked labels } }
-    }
-  }
-}";
 
 /// 50 aliased copies of a 200-job, three-level nested list: 200 × 10 × 10 × 10 rows each.
 fn amplification() -> String {

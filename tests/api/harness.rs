@@ -218,10 +218,17 @@ impl TestApp {
 
     /// A second server over the same database (another replica), on its own port.
     pub async fn replica(&self) -> Replica {
+        self.replica_with(|_| {}).await
+    }
+
+    /// A replica whose configuration `tweak` changed (a short request timeout, say).
+    pub async fn replica_with(&self, tweak: impl FnOnce(&mut AppConfig)) -> Replica {
         let db = jobgraph::db::connect(&self.url, 8)
             .await
             .expect("connect the replica");
-        let state = app_state(db, &config(&self.clock));
+        let mut config = config(&self.clock);
+        tweak(&mut config);
+        let state = app_state(db, &config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind an ephemeral port");

@@ -14,6 +14,7 @@ backend_tests!(
     bodies_that_are_not_requests_are_400,
     accept_negotiation,
     persisted_queries_round_trip,
+    a_timeout_is_timeout_under_both,
 );
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
@@ -365,4 +366,30 @@ async fn persisted_queries_round_trip(app: TestApp) {
     assert_eq!(a.status, 400);
     let message = a.body["errors"][0]["message"].as_str().unwrap();
     assert!(message.contains("extensions.persistedQuery"), "{message}");
+}
+
+/// A request stopped by the deadline: TIMEOUT and no data, 200 under `application/json`, 504
+/// under the new type (a body without `data` needs an error status there). The replica's
+/// deadline is a microsecond, which no query that reads the database can meet.
+async fn a_timeout_is_timeout_under_both(app: TestApp) {
+    let alice = app.actor("alice", &[Member]);
+    app.create_job(&alice, json!({"title": "slow"})).await;
+    let replica = app
+        .replica_with(|c| c.http_limits.request_timeout = std::time::Duration::from_micros(1))
+        .await;
+    for (accept, status) in [("application/json", 200), (GRAPHQL_RESPONSE, 504)] {
+        let a = answer(
+            reqwest::Client::new()
+                .post(format!("http://{}/graphql", replica.addr))
+                .bearer_auth(app.token(&alice))
+                .header("accept", accept)
+                .json(&json!({"query": "{ jobs { nodes { id title tasks { role } } } }"})),
+        )
+        .await;
+        assert_eq!(a.status, status, "{accept}: {}", a.body);
+        assert_eq!(code(&a.body), "TIMEOUT", "{}", a.body);
+        assert!(a.body.get("data").is_none(), "{}", a.body);
+        let message = a.body["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains("ms"), "{message}");
+    }
 }
