@@ -4,7 +4,9 @@
 //! What happens here and nowhere else: the bearer token is verified (401 before any GraphQL
 //! runs), the body is bounded (413), only JSON POSTs are accepted and GET never runs a mutation
 //! (cross-site request forgery), each request runs under a deadline (TIMEOUT), and a panic
-//! becomes a plain INTERNAL error.
+//! becomes a plain INTERNAL error. The response media type follows `Accept` (GraphQL over
+//! HTTP: request errors are 400 without `data` under `application/graphql-response+json`), and
+//! automatic persisted queries are resolved (`apq`) before anything else looks at the query.
 //!
 //! May import: axum, async-graphql, auth, graphql, services.
 
