@@ -63,26 +63,10 @@ pub struct JobEventQuery {
 impl JobEventQuery {
     /// The filter this asks for (job events only), checked.
     pub fn checked(self) -> ServiceResult<EventFilter> {
-        let types = match &self.kinds {
-            Some(kinds) => {
-                validate::list_len("filter.kinds", kinds.len())?;
-                kinds
-                    .iter()
-                    .map(|k| TypePattern::Exact(k.event_type().to_string()))
-                    .collect()
-            }
-            None => vec![TypePattern::Prefix("job.".into())],
-        };
-        let job_ids = match self.job_ids {
-            Some(ids) => {
-                validate::list_len("filter.jobIds", ids.len())?;
-                ids
-            }
-            None => Vec::new(),
-        };
+        let types = kind_types(self.kinds.as_deref(), |k| k.event_type(), "job.")?;
         Ok(EventFilter {
             types,
-            job_ids,
+            job_ids: id_list("filter.jobIds", self.job_ids)?,
             plan_id: self.plan_id,
             ..Default::default()
         })
@@ -101,23 +85,8 @@ pub struct TaskEventQuery {
 impl TaskEventQuery {
     /// The filter this asks for (task events only), checked.
     pub fn checked(self) -> ServiceResult<EventFilter> {
-        let types = match &self.kinds {
-            Some(kinds) => {
-                validate::list_len("filter.kinds", kinds.len())?;
-                kinds
-                    .iter()
-                    .map(|k| TypePattern::Exact(k.event_type().to_string()))
-                    .collect()
-            }
-            None => vec![TypePattern::Prefix("task.".into())],
-        };
-        let task_ids = match self.task_ids {
-            Some(ids) => {
-                validate::list_len("filter.taskIds", ids.len())?;
-                ids
-            }
-            None => Vec::new(),
-        };
+        let types = kind_types(self.kinds.as_deref(), |k| k.event_type(), "task.")?;
+        let task_ids = id_list("filter.taskIds", self.task_ids)?;
         let assignee = self
             .assigned_agent
             .as_deref()
@@ -130,6 +99,36 @@ impl TaskEventQuery {
             assignee,
             ..Default::default()
         })
+    }
+}
+
+/// The event types a subscription's `kinds` stand for (at most 100, not empty); without
+/// `kinds`, every type under `prefix`.
+fn kind_types<K: Copy>(
+    kinds: Option<&[K]>,
+    event_type: impl Fn(K) -> &'static str,
+    prefix: &str,
+) -> ServiceResult<Vec<TypePattern>> {
+    match kinds {
+        Some(kinds) => {
+            validate::list_len("filter.kinds", kinds.len())?;
+            Ok(kinds
+                .iter()
+                .map(|&k| TypePattern::Exact(event_type(k).to_string()))
+                .collect())
+        }
+        None => Ok(vec![TypePattern::Prefix(prefix.into())]),
+    }
+}
+
+/// A list of ids (at most 100, not empty), or none for any.
+fn id_list(field: &str, ids: Option<Vec<Uuid>>) -> ServiceResult<Vec<Uuid>> {
+    match ids {
+        Some(ids) => {
+            validate::list_len(field, ids.len())?;
+            Ok(ids)
+        }
+        None => Ok(Vec::new()),
     }
 }
 
