@@ -17,13 +17,16 @@
 //!   what the code costs (jobgraph against the raw twin) and what the design costs (the raw twin
 //!   with and without the per-tenant event-order lock).
 
+#[path = "support/server.rs"]
+mod server;
+
 use jobgraph::auth::{Actor, Role, TokenKeys};
 use serde_json::{Value, json};
+use server::Server;
 use sqlx::{Any, Row};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use uuid::Uuid;
 
 const SECRET: &str = "bench-exec-secret-0123456789abcdef";
@@ -56,68 +59,8 @@ fn args() -> Args {
     args
 }
 
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    data_dir: std::path::PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        std::fs::remove_dir_all(&self.data_dir).ok();
-    }
-}
-
 async fn start_server(database_url: &str) -> Server {
-    let exe = std::env::current_exe().expect("own path");
-    let binary = exe
-        .parent()
-        .and_then(|examples| examples.parent())
-        .map(|release| release.join("jobgraph"))
-        .filter(|p| p.exists())
-        .unwrap_or_else(|| panic!("build the server first: cargo build --release"));
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let data_dir =
-        std::env::temp_dir().join(format!("jobgraph-bench-exec-{}", Uuid::now_v7().simple()));
-    let mut child = Command::new(binary)
-        .args([
-            "serve",
-            "--listen",
-            &addr.to_string(),
-            "--db-max-connections",
-            "16",
-        ])
-        .env("JOBGRAPH_DATABASE_URL", database_url)
-        .env("JOBGRAPH_JWT_SECRET", SECRET)
-        .env("JOBGRAPH_DATA_DIR", &data_dir)
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start the server");
-    let client = reqwest::Client::new();
-    for _ in 0..400 {
-        if let Ok(r) = client.get(format!("http://{addr}/readyz")).send().await
-            && r.status().is_success()
-        {
-            return Server {
-                child,
-                addr,
-                data_dir,
-            };
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("the server did not become ready");
+    server::start(database_url, SECRET, "bench-exec", false).await
 }
 
 fn token(id: &str, role: Role) -> String {
