@@ -186,6 +186,8 @@ async fn seed(db: &DatabaseConnection, tenant: &str, n: usize, seed: u64) -> Dur
                 lease_expires_at: sea_orm::Set(None),
                 lease_seconds: sea_orm::Set(None),
                 idempotency_key: sea_orm::Set(None),
+                concurrency_key: sea_orm::Set(None),
+                released_attempts: sea_orm::Set(0),
             });
         }
         let tx = sea_orm::TransactionTrait::begin(db).await.expect("begin");

@@ -51,6 +51,15 @@ pub enum ServiceError {
     /// BUDGET_EXCEEDED: starting would overshoot a budget.
     #[error("{0}")]
     BudgetExceeded(String),
+    /// CONCURRENCY_LIMIT (`key`, `limit`, `running`): the job's concurrency key is at its limit.
+    #[error(
+        "concurrency key `{key}` is at its limit: {running} of {limit} jobs with it are running; start this job when one ends"
+    )]
+    ConcurrencyLimit {
+        key: String,
+        limit: i32,
+        running: i64,
+    },
     /// EVENTS_PRUNED (`prunedThrough`): the cursor is below the pruning watermark, so events
     /// after it may be gone.
     #[error(
@@ -85,6 +94,7 @@ impl ServiceError {
             Self::CycleDetected { .. } => "CYCLE_DETECTED",
             Self::DependencyUnmet { .. } => "DEPENDENCY_UNMET",
             Self::BudgetExceeded(_) => "BUDGET_EXCEEDED",
+            Self::ConcurrencyLimit { .. } => "CONCURRENCY_LIMIT",
             Self::EventsPruned { .. } => "EVENTS_PRUNED",
             Self::SubscriberLagging { .. } => "SUBSCRIBER_LAGGING",
             Self::Timeout(_) => "TIMEOUT",
@@ -114,6 +124,15 @@ impl ServiceError {
             ],
             Self::CycleDetected { cycle, .. } => vec![("cycle", json!(cycle))],
             Self::DependencyUnmet { unmet, .. } => vec![("unmet", json!(unmet))],
+            Self::ConcurrencyLimit {
+                key,
+                limit,
+                running,
+            } => vec![
+                ("key", json!(key)),
+                ("limit", json!(limit)),
+                ("running", json!(running)),
+            ],
             Self::EventsPruned { pruned_through, .. } => {
                 vec![("prunedThrough", json!(pruned_through.to_string()))]
             }

@@ -58,6 +58,11 @@ pub struct Model {
     pub lease_expires_at: Option<i64>,
     pub lease_seconds: Option<i32>,
     pub idempotency_key: Option<String>,
+    /// Jobs sharing a key share its `concurrency_limit` row, if the key has one.
+    pub concurrency_key: Option<String>,
+    /// Attempts of the current series handed back by releaseJobs (not counted toward
+    /// `maxAttempts`).
+    pub released_attempts: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

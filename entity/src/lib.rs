@@ -9,6 +9,7 @@
 //! This crate knows nothing of GraphQL or of the services; it may import SeaORM and serde only.
 
 pub mod budget;
+pub mod concurrency_limit;
 pub mod event;
 pub mod event_watermark;
 pub mod job;

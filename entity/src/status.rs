@@ -100,6 +100,9 @@ pub enum JobRunStatus {
     Cancelled,
     #[sea_orm(string_value = "TIMED_OUT")]
     TimedOut,
+    /// Handed back by releaseJobs: not counted toward `maxAttempts`.
+    #[sea_orm(string_value = "RELEASED")]
+    Released,
 }
 
 /// A task's part in a job.

@@ -7,6 +7,7 @@ mod m20261130_000001_create_tables;
 mod m20261130_000002_list_search_and_indexes;
 mod m20261130_000003_ready_work_indexes;
 mod m20261201_000001_event_retention;
+mod m20261202_000001_concurrency_keys;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000002_list_search_and_indexes::Migration),
             Box::new(m20261130_000003_ready_work_indexes::Migration),
             Box::new(m20261201_000001_event_retention::Migration),
+            Box::new(m20261202_000001_concurrency_keys::Migration),
         ]
     }
 }

@@ -22,6 +22,7 @@ pub struct Query(
     resolvers::jobs::JobQuery,
     resolvers::tasks::TaskQuery,
     resolvers::budgets::BudgetQuery,
+    resolvers::executor::ExecutorQuery,
     resolvers::events::EventQuery,
 );
 

@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod budgets;
+pub mod concurrency;
 pub mod delegation;
 pub mod dependencies;
 pub mod events;
@@ -67,6 +68,7 @@ pub struct Services {
     pub links: links::LinkService,
     pub dependencies: dependencies::DependencyService,
     pub budgets: budgets::BudgetService,
+    pub concurrency: concurrency::ConcurrencyService,
     pub events: events::EventService,
     clock: Clock,
     bus: Arc<dyn EventBus>,
@@ -103,6 +105,7 @@ impl Services {
                 bus.clone(),
             ),
             budgets: budgets::BudgetService::new(db.clone(), clock.clone()),
+            concurrency: concurrency::ConcurrencyService::new(db.clone(), clock.clone()),
             events: events::EventService::new(db.clone(), clock.clone(), bus.clone()),
             clock,
             bus,

@@ -13,6 +13,8 @@ pub const MAX_LABELS: usize = 20;
 pub const MAX_LABEL_CHARS: usize = 50;
 pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 200;
 pub const MAX_TIMEOUT_SECONDS: i32 = 604_800;
+pub const MAX_CONCURRENCY_KEY_CHARS: usize = 200;
+pub const MAX_CONCURRENCY_LIMIT: i32 = 10_000;
 /// Actor ids (assignees, delegation targets) as the token bounds them.
 pub const MAX_ACTOR_ID_CHARS: usize = 200;
 /// Reasons and error messages.
@@ -175,6 +177,26 @@ pub fn idempotency_key(field: &str, key: &str) -> ServiceResult<String> {
         return Err(ServiceError::bad_input(
             field,
             format!("`{field}` must be 1..{MAX_IDEMPOTENCY_KEY_CHARS} characters"),
+        ));
+    }
+    Ok(key.to_string())
+}
+
+/// A concurrency key: trimmed, 1..200 characters, no control characters (keys are compared
+/// exactly once trimmed).
+pub fn concurrency_key(field: &str, raw: &str) -> ServiceResult<String> {
+    no_nul(field, raw)?;
+    let key = raw.trim();
+    if key.is_empty() || chars(key) > MAX_CONCURRENCY_KEY_CHARS {
+        return Err(ServiceError::bad_input(
+            field,
+            format!("`{field}` must be 1..{MAX_CONCURRENCY_KEY_CHARS} characters"),
+        ));
+    }
+    if key.chars().any(char::is_control) {
+        return Err(ServiceError::bad_input(
+            field,
+            format!("`{field}` must not contain control characters"),
         ));
     }
     Ok(key.to_string())

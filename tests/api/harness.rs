@@ -511,7 +511,7 @@ pub const TASK_FIELDS: &str = "id status version title description labels priori
 /// The fields tests read of a job.
 pub const JOB_FIELDS: &str = "id status version attempt priority priorityLevel title description labels \
     runAt cron startedAt finishedAt result error cancelReason assignedAgent actualCost estimatedCost \
-    executionContext timeoutSeconds planId planStepIndex idempotencyKey createdBy createdAt updatedAt \
+    executionContext timeoutSeconds planId planStepIndex idempotencyKey concurrencyKey createdBy createdAt updatedAt \
     leaseExpiresAt retryPolicy { maxAttempts initialBackoffSeconds backoffMultiplier maxBackoffSeconds } \
     delegationChain { from to by reason at } runs { series attempt status agent error result cost startedAt finishedAt }";
 

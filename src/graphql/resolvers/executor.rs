@@ -1,13 +1,32 @@
-//! The worker's mutations: claimJobs and heartbeatJob (failJob and completeJob sit with the
-//! other lifecycle mutations).
+//! The worker's side: claimJobs, heartbeatJob, heartbeatAgent and releaseJobs (failJob and
+//! completeJob sit with the other lifecycle mutations), and the concurrency limits claims and
+//! starts respect.
 
 use crate::graphql::context::{actor, services};
 use crate::graphql::error::to_gql;
 use crate::graphql::scalars::Uuid;
+use crate::graphql::types::concurrency::{AgentHeartbeat, ConcurrencyLimit};
 use crate::graphql::types::execution::CheckpointInput;
 use crate::graphql::types::job::Job;
 use crate::services::executor::ClaimRequest;
 use async_graphql::{Context, Object, Result};
+
+#[derive(Default)]
+pub struct ExecutorQuery;
+
+#[Object]
+impl ExecutorQuery {
+    /// The tenant's concurrency limits, each with how many of its jobs run now.
+    #[graphql(complexity = "crate::graphql::cost::list(child_complexity)")]
+    async fn concurrency_limits(&self, ctx: &Context<'_>) -> Result<Vec<ConcurrencyLimit>> {
+        let limits = services(ctx)?
+            .concurrency
+            .list(actor(ctx)?)
+            .await
+            .map_err(to_gql)?;
+        Ok(limits.into_iter().map(ConcurrencyLimit).collect())
+    }
+}
 
 #[derive(Default)]
 pub struct ExecutorMutation;
@@ -64,5 +83,45 @@ impl ExecutorMutation {
             .await
             .map_err(to_gql)?;
         Ok(Job(job))
+    }
+
+    /// Extend every lease the calling agent holds, in one statement.
+    async fn heartbeat_agent(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "1..3600 (default 60).")] lease_seconds: Option<i32>,
+    ) -> Result<AgentHeartbeat> {
+        let beat = services(ctx)?
+            .executor
+            .heartbeat_agent(actor(ctx)?, lease_seconds)
+            .await
+            .map_err(to_gql)?;
+        Ok(AgentHeartbeat(beat))
+    }
+
+    /// Hand back every job the calling agent holds (a worker shutting down): each is runnable again at once, checkpoint kept, the attempt not counted.
+    #[graphql(complexity = "crate::graphql::cost::list(child_complexity)")]
+    async fn release_jobs(&self, ctx: &Context<'_>, reason: String) -> Result<Vec<Job>> {
+        let jobs = services(ctx)?
+            .executor
+            .release(actor(ctx)?, &reason)
+            .await
+            .map_err(to_gql)?;
+        Ok(jobs.into_iter().map(Job).collect())
+    }
+
+    /// ADMIN. Null limit removes the key's limit.
+    async fn set_concurrency_limit(
+        &self,
+        ctx: &Context<'_>,
+        key: String,
+        #[graphql(desc = "1..10,000; null removes the limit.")] limit: Option<i32>,
+    ) -> Result<Option<ConcurrencyLimit>> {
+        let limit = services(ctx)?
+            .concurrency
+            .set(actor(ctx)?, &key, limit)
+            .await
+            .map_err(to_gql)?;
+        Ok(limit.map(ConcurrencyLimit))
     }
 }

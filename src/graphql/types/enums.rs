@@ -35,6 +35,8 @@ pub enum JobRunStatus {
     Failed,
     Cancelled,
     TimedOut,
+    /// The worker handed the job back (releaseJobs); it does not count toward maxAttempts.
+    Released,
 }
 
 /// Semantic aliases of the numeric 1..100 priority: CRITICAL=100, HIGH=75, MEDIUM=50, LOW=25, BACKGROUND=10.

@@ -171,6 +171,10 @@ impl Job {
     async fn lease_expires_at(&self) -> Option<DateTime> {
         self.0.lease_expires_at.map(DateTime::from_micros)
     }
+    /// Jobs sharing a key share its concurrency limit, and claims take turns between keys.
+    async fn concurrency_key(&self) -> Option<&str> {
+        self.0.concurrency_key.as_deref()
+    }
     async fn idempotency_key(&self) -> Option<&str> {
         self.0.idempotency_key.as_deref()
     }

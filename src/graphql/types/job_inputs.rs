@@ -74,6 +74,8 @@ pub struct CreateJobInput {
     pub schedule: Option<ScheduleInput>,
     /// Per tenant: a second create with the same key returns the first job.
     pub idempotency_key: Option<String>,
+    /// 1..200 characters: a customer, a model, a repository… Jobs sharing a key share its limit.
+    pub concurrency_key: Option<String>,
 }
 
 impl From<CreateJobInput> for jobs::NewJob {
@@ -93,6 +95,7 @@ impl From<CreateJobInput> for jobs::NewJob {
             assigned_agent: i.assigned_agent,
             schedule: i.schedule.map(Into::into),
             idempotency_key: i.idempotency_key,
+            concurrency_key: i.concurrency_key,
         }
     }
 }
@@ -111,6 +114,8 @@ pub struct UpdateJobInput {
     pub estimated_cost: MaybeUndefined<Decimal>,
     pub timeout_seconds: MaybeUndefined<i32>,
     pub retry_policy: MaybeUndefined<RetryPolicyInput>,
+    /// Cannot change while the job is RUNNING or CANCELLING; null removes the key.
+    pub concurrency_key: MaybeUndefined<String>,
 }
 
 /// `MaybeUndefined` (GraphQL) as `Patch` (services).
@@ -137,6 +142,7 @@ impl From<UpdateJobInput> for jobs::JobPatch {
                 timeout_seconds: patch(i.timeout_seconds, |t| t),
             },
             retry_policy: patch(i.retry_policy, Into::into),
+            concurrency_key: patch(i.concurrency_key, |k| k),
         }
     }
 }
@@ -179,6 +185,8 @@ pub struct JobFilter {
     pub search: Option<String>,
     /// false: ready work (nothing keeps it from starting); true: blocked work.
     pub blocked: Option<bool>,
+    /// Carries this concurrency key.
+    pub concurrency_key: Option<String>,
 }
 
 impl From<JobFilter> for jobs::JobFilter {
@@ -195,6 +203,7 @@ impl From<JobFilter> for jobs::JobFilter {
             created_before: f.created_before.map(|t| t.0),
             search: f.search,
             blocked: f.blocked,
+            concurrency_key: f.concurrency_key,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! services' commands. Every `///` here becomes the SDL description a client reads.
 
 pub mod actor;
+pub mod concurrency;
 pub mod enums;
 pub mod event;
 pub mod event_inputs;

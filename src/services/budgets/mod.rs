@@ -112,13 +112,27 @@ async fn committed<C: ConnectionTrait>(
     Ok(total)
 }
 
+/// What a transaction knows of one budget scope.
+#[derive(Debug, Clone, Copy)]
+enum Scope {
+    /// No budget covers it.
+    Unlimited,
+    /// Locked: the limit and what is committed, counting what this transaction admitted.
+    Known(Money, MoneySum),
+    /// Another transaction holds the row and this one chose not to wait: admit nothing now.
+    Busy,
+}
+
 /// The budgets a transaction starts jobs against: each covering budget's row is locked once
 /// (tenant row, then plan row) and its committed amount read once, then carried along as jobs
 /// are admitted, so a claim of many jobs reads each budget once and cannot overshoot it.
 #[derive(Debug, Default)]
 pub(crate) struct Ledger {
-    /// Per scope (None: the tenant): the limit and what is committed so far, or no budget.
-    scopes: std::collections::HashMap<Option<Uuid>, Option<(Money, MoneySum)>>,
+    /// Per scope (None: the tenant).
+    scopes: std::collections::HashMap<Option<Uuid>, Scope>,
+    /// Take rows only if free (`SKIP LOCKED`): set once the transaction holds locks that come
+    /// later in the lock order (concurrency-limit rows), so it never waits out of order.
+    pub(crate) no_wait: bool,
 }
 
 impl Ledger {
@@ -128,25 +142,64 @@ impl Ledger {
         tx: &DatabaseTransaction,
         tenant: &str,
         plan_id: Option<Uuid>,
-    ) -> ServiceResult<Option<(Money, MoneySum)>> {
+    ) -> ServiceResult<Scope> {
         if let Some(known) = self.scopes.get(&plan_id) {
             return Ok(*known);
         }
-        let row = budget::Entity::find()
-            .filter(budget::Column::TenantId.eq(tenant))
-            .filter(budget::Column::Scope.eq(scope(plan_id)))
-            .lock_exclusive()
-            .one(tx)
-            .await?;
+        let find = || {
+            budget::Entity::find()
+                .filter(budget::Column::TenantId.eq(tenant))
+                .filter(budget::Column::Scope.eq(scope(plan_id)))
+        };
+        let skip = self.no_wait && tx::is_postgres_tx(tx);
+        let row = if skip {
+            find()
+                .lock_with_behavior(
+                    sea_orm::sea_query::LockType::Update,
+                    sea_orm::sea_query::LockBehavior::SkipLocked,
+                )
+                .one(tx)
+                .await?
+        } else {
+            find().lock_exclusive().one(tx).await?
+        };
         let known = match row {
-            Some(b) => Some((
+            Some(b) => Scope::Known(
                 Money::from_nanos(b.limit_amount),
                 committed(tx, tenant, plan_id).await?,
-            )),
-            None => None,
+            ),
+            // Skipped because it is held, or absent?
+            None if skip && find().one(tx).await?.is_some() => Scope::Busy,
+            None => Scope::Unlimited,
         };
         self.scopes.insert(plan_id, known);
         Ok(known)
+    }
+
+    /// The scopes covering `row`: the tenant, then its plan.
+    fn scopes_of(row: &job::Model) -> Vec<Option<Uuid>> {
+        let mut scopes = vec![None];
+        if row.plan_id.is_some() {
+            scopes.push(row.plan_id);
+        }
+        scopes
+    }
+
+    /// Locks the budgets covering any of `rows` not seen yet, in lock order (the tenant row,
+    /// then plan rows by id), before locks that come after them are taken.
+    pub(crate) async fn prepare(
+        &mut self,
+        tx: &DatabaseTransaction,
+        tenant: &str,
+        rows: &[job::Model],
+    ) -> ServiceResult<()> {
+        let plans: std::collections::BTreeSet<Uuid> =
+            rows.iter().filter_map(|r| r.plan_id).collect();
+        self.scope(tx, tenant, None).await?;
+        for plan in plans {
+            self.scope(tx, tenant, Some(plan)).await?;
+        }
+        Ok(())
     }
 
     /// Starting `row` within every budget covering it: `None` when it fits (and it is counted
@@ -156,31 +209,33 @@ impl Ledger {
         tx: &DatabaseTransaction,
         row: &job::Model,
     ) -> ServiceResult<Option<String>> {
-        let mut scopes = vec![None];
-        if row.plan_id.is_some() {
-            scopes.push(row.plan_id);
-        }
+        let scopes = Self::scopes_of(row);
         let estimate = Money::from_nanos(row.estimated_cost.unwrap_or(0));
         for plan_id in &scopes {
-            let Some((limit, committed)) = self.scope(tx, &row.tenant_id, *plan_id).await? else {
-                continue;
+            let what = || {
+                plan_id.map_or_else(
+                    || "the tenant's budget".to_string(),
+                    |p| format!("the budget of plan {p}"),
+                )
+            };
+            let (limit, committed) = match self.scope(tx, &row.tenant_id, *plan_id).await? {
+                Scope::Unlimited => continue,
+                Scope::Busy => return Ok(Some(format!("{} is being changed", what()))),
+                Scope::Known(limit, committed) => (limit, committed),
             };
             let mut after = committed;
             after.add(estimate);
             if after.to_decimal() > limit.to_decimal() {
-                let what = plan_id.map_or_else(
-                    || "the tenant's budget".to_string(),
-                    |p| format!("the budget of plan {p}"),
-                );
                 return Ok(Some(format!(
-                    "starting job {} (estimated {estimate}) would commit {} against {what} of {limit}",
+                    "starting job {} (estimated {estimate}) would commit {} against {} of {limit}",
                     row.id,
-                    after.to_decimal()
+                    after.to_decimal(),
+                    what()
                 )));
             }
         }
         for plan_id in scopes {
-            if let Some(Some((_, committed))) = self.scopes.get_mut(&plan_id) {
+            if let Some(Scope::Known(_, committed)) = self.scopes.get_mut(&plan_id) {
                 committed.add(estimate);
             }
         }

@@ -1,6 +1,7 @@
 //! How an attempt ends when it does not succeed (DESIGN.md §3): one pure decision,
-//! `end_attempt`, shared by failJob, the timeout loop, the lease loop and the grace loop, and one
-//! place that applies it (`apply`), so the four agree on statuses, runs, retries and events.
+//! `end_attempt`, shared by failJob, releaseJobs, the timeout loop, the lease loop and the grace
+//! loop, and one place that applies it (`apply`), so they agree on statuses, runs, retries and
+//! events.
 
 use crate::domain::time::Micros;
 use crate::error::ServiceResult;
@@ -13,6 +14,9 @@ use entity::status::{JobRunStatus, JobStatus};
 use sea_orm::DatabaseTransaction;
 use serde_json::json;
 
+/// What a released run's error starts with, before the worker's reason.
+pub const RELEASED_PREFIX: &str = "released: ";
+
 /// Why an attempt ends.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cause {
@@ -24,6 +28,8 @@ pub enum Cause {
     LeaseLost,
     /// A graceful cancel's grace period is over.
     GraceOver,
+    /// releaseJobs: the worker hands the job back; the attempt does not count.
+    Released { reason: String },
 }
 
 /// The event that says how the attempt ended (after `job.status_changed`).
@@ -33,6 +39,7 @@ pub enum EndEvent {
     Failed,
     TimedOut,
     Cancelled,
+    Released,
 }
 
 /// What ending the attempt does to the job and its run.
@@ -49,8 +56,8 @@ pub struct AttemptEnd {
     pub event: EndEvent,
 }
 
-/// The decision for a job in `status` (RUNNING or CANCELLING) whose current attempt is number
-/// `attempt` under `policy`, ending for `cause` at `now`. `None` when the cause does not apply
+/// The decision for a job in `status` (RUNNING or CANCELLING) whose current attempt is the
+/// `attempt`-th that counts toward `policy` (released attempts do not; see `counted_attempts`), ending for `cause` at `now`. `None` when the cause does not apply
 /// in that status (timeouts stop counting once a job is CANCELLING; a grace period only ends
 /// a CANCELLING job).
 pub fn end_attempt(
@@ -130,8 +137,27 @@ pub fn end_attempt(
             None,
             Some("cancel grace period over"),
         )),
+        // Runnable again at once, the checkpoint kept, the attempt not counted.
+        (JobStatus::Running, Cause::Released { reason }) => Some(AttemptEnd {
+            status: JobStatus::Scheduled,
+            run_status: JobRunStatus::Released,
+            error: Some(format!("{RELEASED_PREFIX}{reason}")),
+            cancel_reason: None,
+            retry_at: Some(now),
+            event: EndEvent::Released,
+        }),
+        // A cancel was asked for: handing it back ends it, its cancel reason kept.
+        (JobStatus::Cancelling, Cause::Released { .. }) => {
+            Some(cancelled(JobRunStatus::Cancelled, None, None))
+        }
         _ => None,
     }
+}
+
+/// The attempts of the job's current series that count toward `maxAttempts`: all but the
+/// released ones.
+pub fn counted_attempts(row: &job::Model) -> i32 {
+    row.attempt - row.released_attempts
 }
 
 /// Applies `end` to the locked job `before` and its open `run` at `now`: saves the job, closes
@@ -155,6 +181,9 @@ pub(crate) async fn apply(
     after.lease_expires_at = None;
     if let Some(reason) = &end.cancel_reason {
         after.cancel_reason = Some(reason.clone());
+    }
+    if end.run_status == JobRunStatus::Released {
+        after.released_attempts += 1;
     }
     match end.retry_at {
         Some(run_at) => {
@@ -190,6 +219,16 @@ pub(crate) async fn apply(
         EndEvent::Cancelled => EventDraft::job("job.cancelled", &after)
             .with("reason", json!(after.cancel_reason))
             .with("error", error),
+        EndEvent::Released => EventDraft::job("job.released", &after)
+            .with(
+                "reason",
+                json!(
+                    end.error
+                        .as_deref()
+                        .map(|e| e.strip_prefix(RELEASED_PREFIX).unwrap_or(e))
+                ),
+            )
+            .with("attempt", json!(before.attempt)),
     });
     if let Some(ending) = Ending::of(after.status) {
         events.extend(cascade::job_ended(tx, now, &after, ending, &mut watch).await?);
@@ -225,6 +264,9 @@ mod tests {
             retryable: false,
         };
         let timeout = Cause::TimedOut { after_seconds: 30 };
+        let released = Cause::Released {
+            reason: "deploy".into(),
+        };
         // (status, policy, attempt, cause) → (status, run, error, cancel reason, retry in s, event)
         type Want = Option<(
             JobStatus,
@@ -391,6 +433,34 @@ mod tests {
                 )),
             ),
             (Running, 5, 1, &Cause::GraceOver, None),
+            (
+                Running,
+                1,
+                1,
+                &released,
+                Some((
+                    Scheduled,
+                    JobRunStatus::Released,
+                    Some("released: deploy"),
+                    None,
+                    Some(0),
+                    EndEvent::Released,
+                )),
+            ),
+            (
+                Cancelling,
+                1,
+                1,
+                &released,
+                Some((
+                    Cancelled,
+                    JobRunStatus::Cancelled,
+                    None,
+                    None,
+                    None,
+                    EndEvent::Cancelled,
+                )),
+            ),
             (Pending, 5, 0, &failed, None),
             (Succeeded, 5, 1, &Cause::LeaseLost, None),
         ];

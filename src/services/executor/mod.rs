@@ -3,6 +3,8 @@
 //! - `claim`: claimJobs, runnable jobs in claim order, locked `FOR UPDATE SKIP LOCKED` on
 //!   PostgreSQL so claimers on any number of replicas never take the same job;
 //! - `heartbeat`: heartbeatJob, extending the lease (how a worker also learns of a cancel);
+//! - `liveness`: heartbeatAgent (every lease an agent holds, in one statement) and
+//!   releaseJobs (an agent shutting down hands its jobs back);
 //! - `fail`: failJob, an attempt that ended badly, decided by `attempt::end_attempt`;
 //! - `sweeps`: timeouts, lost leases, graceful-cancel deadlines and cron, each one call per tick
 //!   acting as `system`, one tenant per transaction, guarded by the state it read.
@@ -11,10 +13,12 @@
 
 pub mod attempt;
 mod claim;
+mod liveness;
 mod sweeps;
 
 pub use attempt::{AttemptEnd, Cause, EndEvent, end_attempt};
 pub use claim::ClaimRequest;
+pub use liveness::AgentHeartbeat;
 pub use sweeps::SweepReport;
 
 use crate::auth::Actor;
@@ -231,7 +235,7 @@ impl ExecutorService {
         let Some(end) = end_attempt(
             before.status,
             &jobs::policy_of(&before),
-            before.attempt,
+            attempt::counted_attempts(&before),
             &cause,
             now,
         ) else {

@@ -196,7 +196,13 @@ impl ExecutorService {
                         _ => Cause::GraceOver,
                     };
                     let policy = jobs::policy_of(&before);
-                    match end_attempt(before.status, &policy, before.attempt, &cause, now) {
+                    match end_attempt(
+                        before.status,
+                        &policy,
+                        attempt::counted_attempts(&before),
+                        &cause,
+                        now,
+                    ) {
                         None => false,
                         Some(end) => {
                             let run = jobs::open_run(&tx, before.id).await?;
@@ -241,6 +247,7 @@ async fn reschedule(
     after.status = JobStatus::Scheduled;
     after.run_at = Some(run_at);
     after.attempt = 0;
+    after.released_attempts = 0;
     after.series += 1;
     after.last_completed_step = None;
     after.checkpoint_data = None;

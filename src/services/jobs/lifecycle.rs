@@ -13,7 +13,7 @@ use crate::error::{ServiceError, ServiceResult};
 use crate::services::access::require;
 use crate::services::dependencies::{self, BlockedWatch, cascade, cascade::Ending};
 use crate::services::events::EventDraft;
-use crate::services::{budgets, validate};
+use crate::services::{budgets, concurrency, validate};
 use entity::job;
 use entity::job_run;
 use entity::status::{JobRunStatus, JobStatus};
@@ -185,6 +185,7 @@ impl JobService {
         let to = transition(JobAction::Start, before.status)?;
         dependencies::check_job(&tx, &before, true).await?;
         budgets::check_start(&tx, &before).await?;
+        concurrency::check_start(&tx, &before).await?;
         debug_assert_eq!(to, JobStatus::Running);
         let watch = watch_successors(&tx, &before).await?;
         let now = self.clock.now_micros();
@@ -334,6 +335,7 @@ impl JobService {
         after.status = to;
         after.run_at = Some(now);
         after.attempt = 0;
+        after.released_attempts = 0;
         after.series += 1;
         after.cancel_reason = None;
         after.cancel_requested_at = None;

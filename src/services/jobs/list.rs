@@ -34,6 +34,8 @@ pub struct JobFilter {
     pub search: Option<String>,
     /// false: ready work (nothing keeps it from starting); true: blocked work.
     pub blocked: Option<bool>,
+    /// Jobs carrying this concurrency key (compared trimmed, exactly).
+    pub concurrency_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,6 +129,7 @@ impl JobFilter {
             ("filter.assignedAgent", &self.assigned_agent),
             ("filter.createdBy", &self.created_by),
             ("filter.label", &self.label),
+            ("filter.concurrencyKey", &self.concurrency_key),
         ] {
             if let Some(v) = value {
                 crate::services::validate::no_nul(field, v)?;
@@ -171,6 +174,9 @@ impl JobFilter {
         }
         if let Some(blocked) = self.blocked {
             c = c.add(Expr::cust(rules::job_blocked_sql(blocked)));
+        }
+        if let Some(key) = &self.concurrency_key {
+            c = c.add(job::Column::ConcurrencyKey.eq(key.trim()));
         }
         c
     }

@@ -75,6 +75,8 @@ pub struct Job {
     pub lease_expires_at: Option<Micros>,
     #[serde(default)]
     pub idempotency_key: Option<String>,
+    #[serde(default)]
+    pub concurrency_key: Option<String>,
     /// The live row's JSON documents; `None` in a view built from a snapshot.
     #[serde(skip)]
     pub documents: Option<Documents>,
@@ -115,6 +117,7 @@ impl Job {
             attempt: row.attempt,
             lease_expires_at: row.lease_expires_at,
             idempotency_key: row.idempotency_key.clone(),
+            concurrency_key: row.concurrency_key.clone(),
             documents,
         }
     }
@@ -215,6 +218,7 @@ pub struct NewJob {
     pub assigned_agent: Option<String>,
     pub schedule: Option<ScheduleRequest>,
     pub idempotency_key: Option<String>,
+    pub concurrency_key: Option<String>,
 }
 
 /// updateJob's command: `Keep` leaves a field alone, `Clear` sets it to null.
@@ -222,6 +226,8 @@ pub struct NewJob {
 pub struct JobPatch {
     pub shared: crate::services::update::SharedPatch,
     pub retry_policy: Patch<RetryPolicyPatch>,
+    /// Cannot change while the job is RUNNING or CANCELLING.
+    pub concurrency_key: Patch<String>,
 }
 
 /// completeJob's result.

@@ -98,6 +98,11 @@ impl JobService {
             .as_deref()
             .map(|a| validate::actor_id("input.assignedAgent", a))
             .transpose()?;
+        let concurrency_key = input
+            .concurrency_key
+            .as_deref()
+            .map(|k| validate::concurrency_key("input.concurrencyKey", k))
+            .transpose()?;
         let (status, run_at, cron) = match &input.schedule {
             None => (JobStatus::Pending, None, None),
             Some(s) => {
@@ -147,6 +152,8 @@ impl JobService {
             lease_expires_at: None,
             lease_seconds: None,
             idempotency_key: key,
+            concurrency_key,
+            released_attempts: 0,
         };
         let active = row.clone().into_active_model().reset_all();
         active.insert(&tx).await?;
@@ -191,6 +198,25 @@ impl JobService {
                 after.retry_backoff_multiplier = policy.backoff_multiplier;
                 after.retry_max_backoff_seconds = policy.max_backoff_seconds;
             }
+        }
+        match &patch.concurrency_key {
+            Patch::Keep => {}
+            Patch::Clear => after.concurrency_key = None,
+            Patch::Set(k) => {
+                after.concurrency_key = Some(validate::concurrency_key("input.concurrencyKey", k)?)
+            }
+        }
+        if after.concurrency_key != before.concurrency_key
+            && matches!(before.status, JobStatus::Running | JobStatus::Cancelling)
+        {
+            // Its slot is held under the old key until the attempt ends.
+            return Err(ServiceError::bad_input(
+                "input.concurrencyKey",
+                format!(
+                    "job {id} is {}: its concurrency key cannot change until the attempt ends",
+                    before.status.as_str()
+                ),
+            ));
         }
         check_version(before.version, expected_version)?;
         if after == before {

@@ -1,0 +1,111 @@
+//! Concurrency keys and fair claims (DESIGN.md §3).
+//!
+//! - `job.concurrency_key`: the key a job shares its limit with (null: none);
+//!   `job.released_attempts`: the attempts of the current series that were handed back by
+//!   releaseJobs, which `maxAttempts` does not count.
+//! - `concurrency_limit`: one row per limited key of a tenant. Claims and starts lock it (in key
+//!   order) before counting the key's RUNNING and CANCELLING jobs, so a limit is exact on every
+//!   replica; there is no stored counter, so freeing a slot locks nothing.
+//! - `ix_job_claim_groups`: the runnable jobs by (priority, key, claim order), so a claim walks
+//!   the (priority, key) groups and takes the head of each without ranking every row;
+//!   `ix_job_tenant_key_status`: the `concurrencyKey` filter and the running count per key.
+
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::{big_integer, integer, string_len};
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[derive(DeriveIden)]
+enum Job {
+    Table,
+    ConcurrencyKey,
+    ReleasedAttempts,
+}
+
+#[derive(DeriveIden)]
+enum ConcurrencyLimit {
+    Table,
+    TenantId,
+    ConcurrencyKey,
+    MaxRunning,
+    CreatedAt,
+    UpdatedAt,
+}
+
+const INDEXES: &[(&str, &str)] = &[
+    (
+        "ix_job_claim_groups",
+        "job (tenant_id, priority, (COALESCE(concurrency_key, '')), (COALESCE(run_at, created_at)), id) WHERE status IN ('PENDING', 'SCHEDULED')",
+    ),
+    (
+        "ix_job_tenant_key_status",
+        "job (tenant_id, concurrency_key, status)",
+    ),
+];
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Job::Table)
+                    .add_column(ColumnDef::new(Job::ConcurrencyKey).string_len(200).null())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Job::Table)
+                    .add_column(integer(Job::ReleasedAttempts).default(0))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(ConcurrencyLimit::Table)
+                    .col(string_len(ConcurrencyLimit::TenantId, 200))
+                    .col(string_len(ConcurrencyLimit::ConcurrencyKey, 200))
+                    .col(integer(ConcurrencyLimit::MaxRunning))
+                    .col(big_integer(ConcurrencyLimit::CreatedAt))
+                    .col(big_integer(ConcurrencyLimit::UpdatedAt))
+                    .primary_key(
+                        Index::create()
+                            .col(ConcurrencyLimit::TenantId)
+                            .col(ConcurrencyLimit::ConcurrencyKey),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        let db = manager.get_connection();
+        for (name, on) in INDEXES {
+            db.execute_unprepared(&format!("CREATE INDEX {name} ON {on}"))
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let db = manager.get_connection();
+        for (name, _) in INDEXES {
+            db.execute_unprepared(&format!("DROP INDEX {name}")).await?;
+        }
+        manager
+            .drop_table(Table::drop().table(ConcurrencyLimit::Table).to_owned())
+            .await?;
+        for column in [Job::ReleasedAttempts, Job::ConcurrencyKey] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Job::Table)
+                        .drop_column(column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+}
