@@ -16,6 +16,15 @@
 //!   completion), and on PostgreSQL once more without the lock and the NOTIFY. The ratios show
 //!   what the code costs (jobgraph against the raw twin) and what the design costs (the raw twin
 //!   with and without the per-tenant event-order lock).
+//!
+//! On PostgreSQL, on the same server after those:
+//! - concurrency keys: claim + complete of N jobs spread over 100 keys, each with
+//!   `setConcurrencyLimit(limit: 5)`, beside N jobs without keys, for limit 1 and 10: jobs per
+//!   second, claim latency p50/p99, the claims that came back empty while work was left, and
+//!   the ratio keyed / keyless (both drains poll on an empty claim until every job is done);
+//! - agent liveness: one agent holds 100 leases; one `heartbeatAgent` against 100
+//!   `heartbeatJob` calls for the same leases, one after another and all at once: the median
+//!   time of 9 rounds (after a warm-up) and the ratio.
 
 #[path = "support/server.rs"]
 mod server;
@@ -33,6 +42,17 @@ const SECRET: &str = "bench-exec-secret-0123456789abcdef";
 const TENANT: &str = "bench";
 /// The raw twin works in a tenant of its own, so each side drains only its own jobs.
 const RAW_TENANT: &str = "bench-raw";
+/// The concurrency-key phase: jobs spread over this many keys, each limited to `KEY_LIMIT`.
+const KEYS: usize = 100;
+const KEY_LIMIT: i32 = 5;
+/// The heartbeat phase: leases held by one agent, and timed rounds (after one warm-up).
+const LEASES: usize = 100;
+const HEARTBEAT_ROUNDS: usize = 9;
+
+/// The concurrency key of the `i`th key.
+fn key_name(i: usize) -> String {
+    format!("customer-{i:03}")
+}
 
 struct Args {
     jobs: usize,
@@ -97,8 +117,9 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[(((sorted.len() - 1) as f64) * p).round() as usize]
 }
 
-/// createJob over HTTP, `workers` at once; jobs per second.
-async fn enqueue_http(server: &Server, n: usize, workers: usize) -> f64 {
+/// createJob over HTTP, `workers` at once; jobs per second. With `keys` > 0, job `i` carries
+/// the concurrency key `key_name(i % keys)`.
+async fn enqueue_http(server: &Server, n: usize, workers: usize, keys: usize) -> f64 {
     let token = token("producer", Role::Member);
     let client = reqwest::Client::new();
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -113,12 +134,13 @@ async fn enqueue_http(server: &Server, n: usize, workers: usize) -> f64 {
                     if i >= n {
                         return;
                     }
+                    let key = (keys > 0).then(|| key_name(i % keys));
                     graphql(
                         &client,
                         addr,
                         &token,
-                        "mutation($t: String!) { createJob(input: {title: $t}) { id } }",
-                        json!({"t": format!("job {i}")}),
+                        "mutation($t: String!, $k: String) { createJob(input: {title: $t, concurrencyKey: $k}) { id } }",
+                        json!({"t": format!("job {i}"), "k": key}),
                     )
                     .await;
                 }
@@ -132,28 +154,64 @@ async fn enqueue_http(server: &Server, n: usize, workers: usize) -> f64 {
 }
 
 /// 32 HTTP workers claiming `limit` at a time and completing with `attempt`; (jobs/s, claim
-/// latencies in ms, sorted).
+/// latencies in ms, sorted). A worker stops at its first empty claim.
 async fn drain_http(server: &Server, n: usize, workers: usize, limit: i32) -> (f64, Vec<f64>) {
+    let drained = drain_http_with(server, n, workers, limit, false).await;
+    (drained.rate, drained.latencies)
+}
+
+/// What a drain measured.
+struct Drained {
+    /// Jobs per second.
+    rate: f64,
+    /// Every claim's latency in ms, sorted.
+    latencies: Vec<f64>,
+    /// Claims that came back empty while jobs were left (patient drains only).
+    empty_claims: usize,
+}
+
+/// The drain of `drain_http`. `patient`: a worker stops only once all `n` jobs are done, and
+/// after an empty claim (every job left is running, or its key is at its limit) claims again
+/// 2 ms later, as a polling worker would, instead of leaving.
+async fn drain_http_with(
+    server: &Server,
+    n: usize,
+    workers: usize,
+    limit: i32,
+    patient: bool,
+) -> Drained {
     let client = reqwest::Client::new();
+    let finished = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let started = Instant::now();
     let tasks: Vec<_> = (0..workers)
         .map(|w| {
-            let (client, addr) = (client.clone(), server.addr);
+            let (client, addr, finished) = (client.clone(), server.addr, finished.clone());
             let token = token(&format!("worker-{w}"), Role::Agent);
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
-                let mut done = 0usize;
+                let (mut done, mut empty) = (0usize, 0usize);
                 loop {
+                    if patient && finished.load(std::sync::atomic::Ordering::Relaxed) >= n {
+                        return (done, latencies, empty);
+                    }
                     let t = Instant::now();
                     let claimed = graphql(&client, addr, &token, "mutation($n: Int) { claimJobs(limit: $n, leaseSeconds: 300) { id attempt } }", json!({"n": limit})).await;
                     latencies.push(t.elapsed().as_secs_f64() * 1000.0);
                     let jobs = claimed["claimJobs"].as_array().cloned().unwrap_or_default();
                     if jobs.is_empty() {
-                        return (done, latencies);
+                        if !patient {
+                            return (done, latencies, empty);
+                        }
+                        if finished.load(std::sync::atomic::Ordering::Relaxed) < n {
+                            empty += 1;
+                            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+                        }
+                        continue;
                     }
                     for j in jobs {
                         graphql(&client, addr, &token, "mutation($id: UUID!, $a: Int) { completeJob(id: $id, attempt: $a) { id } }", json!({"id": j["id"], "a": j["attempt"]})).await;
                         done += 1;
+                        finished.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
                 }
             })
@@ -161,14 +219,20 @@ async fn drain_http(server: &Server, n: usize, workers: usize, limit: i32) -> (f
         .collect();
     let mut total = 0;
     let mut latencies = Vec::new();
+    let mut empty_claims = 0;
     for t in tasks {
-        let (done, l) = t.await.unwrap();
+        let (done, l, empty) = t.await.unwrap();
         total += done;
         latencies.extend(l);
+        empty_claims += empty;
     }
     assert_eq!(total, n, "every job done once");
     latencies.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    (n as f64 / started.elapsed().as_secs_f64(), latencies)
+    Drained {
+        rate: n as f64 / started.elapsed().as_secs_f64(),
+        latencies,
+        empty_claims,
+    }
 }
 
 /// The raw twin: the same rows and statements, written with sqlx directly.
@@ -532,6 +596,125 @@ async fn drain_raw(
     (n as f64 / started.elapsed().as_secs_f64(), latencies)
 }
 
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    percentile(&values, 0.5)
+}
+
+/// Claim + complete of `n` jobs spread over `KEYS` concurrency keys, each limited to
+/// `KEY_LIMIT`, beside `n` jobs without keys, at limit 1 and 10, on the same server. Both drains
+/// are patient (a worker leaves only when every job is done), so a claim that finds every key
+/// left at its limit polls again instead of ending its worker.
+async fn keys_phase(server: &Server, n: usize, w: usize) {
+    let client = reqwest::Client::new();
+    let admin = token("admin", Role::Admin);
+    for k in 0..KEYS {
+        graphql(
+            &client,
+            server.addr,
+            &admin,
+            "mutation($k: String!, $l: Int) { setConcurrencyLimit(key: $k, limit: $l) { key } }",
+            json!({"k": key_name(k), "l": KEY_LIMIT}),
+        )
+        .await;
+    }
+    println!(
+        "\n| claim + complete, concurrency keys | limit | jobs/s | claim p50 ms | claim p99 ms | empty claims | ratio |\n|---|---|---|---|---|---|---|"
+    );
+    for limit in [1, 10] {
+        enqueue_http(server, n, w, 0).await;
+        let keyless = drain_http_with(server, n, w, limit, true).await;
+        enqueue_http(server, n, w, KEYS).await;
+        let keyed = drain_http_with(server, n, w, limit, true).await;
+        println!(
+            "| no keys | {limit} | {:.0} | {:.1} | {:.1} | {} | 1 |",
+            keyless.rate,
+            percentile(&keyless.latencies, 0.5),
+            percentile(&keyless.latencies, 0.99),
+            keyless.empty_claims
+        );
+        println!(
+            "| {KEYS} keys, limit {KEY_LIMIT} each | {limit} | {:.0} | {:.1} | {:.1} | {} | {:.2}x no keys |",
+            keyed.rate,
+            percentile(&keyed.latencies, 0.5),
+            percentile(&keyed.latencies, 0.99),
+            keyed.empty_claims,
+            keyed.rate / keyless.rate
+        );
+    }
+}
+
+/// One `heartbeatAgent` covering `LEASES` leases against `LEASES` `heartbeatJob` calls for the
+/// same leases, one after another and all at once: the median of `HEARTBEAT_ROUNDS` rounds.
+async fn heartbeat_phase(server: &Server, w: usize) {
+    let client = reqwest::Client::new();
+    let holder = token("lease-holder", Role::Agent);
+    let addr = server.addr;
+    enqueue_http(server, LEASES, w, 0).await;
+    let claimed = graphql(
+        &client,
+        addr,
+        &holder,
+        "mutation($n: Int) { claimJobs(limit: $n, leaseSeconds: 300) { id attempt } }",
+        json!({"n": LEASES}),
+    )
+    .await["claimJobs"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(claimed.len(), LEASES, "one agent holds every lease");
+    let one_job = |j: &Value| {
+        graphql(
+            &client,
+            addr,
+            &holder,
+            "mutation($id: UUID!, $a: Int) { heartbeatJob(id: $id, attempt: $a, leaseSeconds: 300) { status } }",
+            json!({"id": j["id"], "a": j["attempt"]}),
+        )
+    };
+    let (mut agent, mut serial, mut parallel) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..=HEARTBEAT_ROUNDS {
+        let t = Instant::now();
+        let beat = graphql(
+            &client,
+            addr,
+            &holder,
+            "mutation { heartbeatAgent(leaseSeconds: 300) { extended cancelling } }",
+            json!({}),
+        )
+        .await;
+        let agent_ms = t.elapsed().as_secs_f64() * 1000.0;
+        assert_eq!(beat["heartbeatAgent"]["extended"], LEASES, "{beat}");
+        let t = Instant::now();
+        for j in &claimed {
+            one_job(j).await;
+        }
+        let serial_ms = t.elapsed().as_secs_f64() * 1000.0;
+        let t = Instant::now();
+        futures_util::future::join_all(claimed.iter().map(&one_job)).await;
+        let parallel_ms = t.elapsed().as_secs_f64() * 1000.0;
+        if round > 0 {
+            agent.push(agent_ms);
+            serial.push(serial_ms);
+            parallel.push(parallel_ms);
+        }
+    }
+    let agent = median(agent);
+    println!(
+        "\n| heartbeat {LEASES} leases, median of {HEARTBEAT_ROUNDS} | ms | ratio |\n|---|---|---|"
+    );
+    println!("| one heartbeatAgent | {agent:.1} | 1 |");
+    for (what, ms) in [
+        ("one after another", median(serial)),
+        ("all at once", median(parallel)),
+    ] {
+        println!(
+            "| {LEASES} heartbeatJob, {what} | {ms:.1} | {:.1}x heartbeatAgent |",
+            ms / agent
+        );
+    }
+}
+
 async fn run_backend(name: &str, url: &str, args: &Args) {
     println!(
         "\n### {name}: {} jobs, {} workers\n",
@@ -544,7 +727,7 @@ async fn run_backend(name: &str, url: &str, args: &Args) {
     let raw = Arc::new(Raw::connect(url).await);
     let (n, w) = (args.jobs, args.workers);
 
-    let ours = enqueue_http(&server, n, w).await;
+    let ours = enqueue_http(&server, n, w, 0).await;
     let theirs = enqueue_raw(&raw, n, w).await;
     println!("| enqueue | jobs/s | ratio |\n|---|---|---|");
     println!(
@@ -583,9 +766,13 @@ async fn run_backend(name: &str, url: &str, args: &Args) {
         }
         if limit == 1 {
             // Refill both queues for the next round.
-            enqueue_http(&server, n, w).await;
+            enqueue_http(&server, n, w, 0).await;
             enqueue_raw(&raw, n, w).await;
         }
+    }
+    if raw.postgres {
+        keys_phase(&server, n, w).await;
+        heartbeat_phase(&server, w).await;
     }
     drop(server);
     raw.pool.close().await;

@@ -1,15 +1,33 @@
 //! A real jobgraph worker, over the public API only (HTTP for calls, a websocket to wait):
 //!
 //!     cargo run --example worker -- --url http://127.0.0.1:8080 --token "$AGENT_TOKEN" \
-//!         [--labels gpu,eu] [--lease-seconds 30] [--poll-seconds 5] [--exit-when-idle SECONDS]
+//!         [--labels gpu,eu] [--concurrency 1] [--lease-seconds 30] [--poll-seconds 5] \
+//!         [--shutdown-grace-seconds 5] [--exit-when-idle SECONDS]
 //!
-//! It waits for work on a `jobEvents` subscription (a new, rescheduled or unblocked job wakes
-//! it), with a slow poll as the fallback (a retry's backoff passes without an event), claims
-//! one job at a time by labels, heartbeats at a third of the lease, and runs the job's steps:
-//! each step is saved as a checkpoint and its cost recorded, so a retry resumes after
-//! `lastCompletedStep`. It completes or fails with `attempt` (so a stale worker is fenced),
-//! stops a job when its heartbeat says CANCELLING, and on SIGTERM or Ctrl-C fails its current
-//! job as retryable (another worker resumes it from the checkpoint) before exiting.
+//! It waits for work on a `jobEvents` subscription (a new, rescheduled, unblocked or released
+//! job wakes it), with a slow poll as the fallback (a retry's backoff passes without an event),
+//! and claims by labels as many jobs as it has free slots (`--concurrency`, default 1). Each job
+//! runs its steps: every step is saved as a checkpoint and its cost recorded, so a retry resumes
+//! after `lastCompletedStep`. It completes or fails with `attempt`, so a stale worker is fenced:
+//! a lost lease shows as a refused checkpoint or completion, and the worker drops the job.
+//!
+//! Liveness: one `heartbeatAgent` call every third of the lease extends every lease the worker
+//! holds, however many jobs it runs, and lists those that are CANCELLING; the worker stops each
+//! of them at its next step (a `failJob`, which ends a CANCELLING job CANCELLED). A call that
+//! fails for want of an answer (server unreachable, internal error) is repeated until the
+//! server says yes or no, so a job is never left held, and kept alive by the heartbeat, with no
+//! one working on it.
+//!
+//! Shutdown: on SIGTERM or Ctrl-C it stops claiming and gives its running jobs
+//! `--shutdown-grace-seconds` (default 5) to finish; a second signal ends the grace at once. If
+//! work is still running after that, it stops it and hands every job back with one
+//! `releaseJobs` (each is runnable again at once, checkpoint kept, the attempt not counted), then
+//! exits 0.
+//!
+//! The heartbeat and the release cover every job of the calling *agent*, so each worker process
+//! needs its own agent identity (token). For the same reason a starting worker first hands back
+//! anything its agent still holds: jobs of an earlier process that died, which its heartbeats
+//! would otherwise keep alive.
 //!
 //! What a job asks of it, in its `executionContext` (all optional):
 //! `{"steps": 3, "stepMs": 100, "costPerStep": "0.01", "failOnceAtStep": 2}`; the last makes
@@ -17,19 +35,25 @@
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::Notify;
+use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_util::sync::CancellationToken;
 
 struct Args {
     url: String,
     token: String,
     labels: Vec<String>,
+    concurrency: usize,
     lease_seconds: u64,
     poll_seconds: u64,
+    shutdown_grace_seconds: u64,
     exit_when_idle: Option<u64>,
 }
 
@@ -38,8 +62,10 @@ fn args() -> Result<Args, String> {
         url: "http://127.0.0.1:8080".into(),
         token: std::env::var("JOBGRAPH_TOKEN").unwrap_or_default(),
         labels: Vec::new(),
+        concurrency: 1,
         lease_seconds: 30,
         poll_seconds: 5,
+        shutdown_grace_seconds: 5,
         exit_when_idle: None,
     };
     let mut it = std::env::args().skip(1);
@@ -55,11 +81,23 @@ fn args() -> Result<Args, String> {
                     .map(str::to_string)
                     .collect()
             }
+            "--concurrency" => {
+                args.concurrency = value()?
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=100).contains(n))
+                    .ok_or("--concurrency: a number, 1..100")?
+            }
             "--lease-seconds" => {
                 args.lease_seconds = value()?.parse().map_err(|_| "--lease-seconds: a number")?
             }
             "--poll-seconds" => {
                 args.poll_seconds = value()?.parse().map_err(|_| "--poll-seconds: a number")?
+            }
+            "--shutdown-grace-seconds" => {
+                args.shutdown_grace_seconds = value()?
+                    .parse()
+                    .map_err(|_| "--shutdown-grace-seconds: a number")?
             }
             "--exit-when-idle" => {
                 args.exit_when_idle =
@@ -87,6 +125,22 @@ struct Api {
 struct ApiError {
     code: String,
     message: String,
+}
+
+impl ApiError {
+    /// The call may or may not have landed: the error says nothing about the job.
+    fn is_transient(&self) -> bool {
+        matches!(
+            self.code.as_str(),
+            "UNREACHABLE" | "BAD_RESPONSE" | "INTERNAL" | "TIMEOUT" | "UNKNOWN"
+        )
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.code, self.message)
+    }
 }
 
 impl Api {
@@ -117,15 +171,37 @@ impl Api {
         }
         Ok(body["data"].clone())
     }
+
+    /// A call that settles a job's fate (checkpoint, completion, failure), repeated with a
+    /// backoff while it fails transiently: until the server answers, the job is still held
+    /// and the heartbeat keeps it alive. Every call passed here is safe to repeat (fenced by
+    /// `attempt`, or idempotent).
+    async fn settle(&self, query: &str, variables: Value) -> Result<Value, ApiError> {
+        let mut pause = Duration::from_millis(250);
+        loop {
+            match self.call(query, variables.clone()).await {
+                Err(e) if e.is_transient() => {
+                    eprintln!("worker: {e}; trying again in {pause:?}");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(5));
+                }
+                result => return result,
+            }
+        }
+    }
 }
 
 const JOB: &str = "id title status attempt lastCompletedStep executionContext";
 
+/// The jobs this worker runs now, by id, each with the flag the heartbeat raises when the job
+/// is CANCELLING.
+type Held = Arc<Mutex<HashMap<String, Arc<AtomicBool>>>>;
+
 /// Waits on a `jobEvents` subscription: every event that may have made work runnable pokes
 /// `wake`. Reconnects (after a pause) if the socket drops.
-async fn watch(api: Api, wake: Arc<Notify>, stop: Arc<AtomicBool>) {
+async fn watch(api: Api, wake: Arc<Notify>, stop: CancellationToken) {
     let ws_url = api.url.replacen("http", "ws", 1) + "/graphql";
-    while !stop.load(Ordering::Relaxed) {
+    while !stop.is_cancelled() {
         let Ok(mut request) = ws_url.as_str().into_client_request() else {
             return;
         };
@@ -152,6 +228,36 @@ async fn watch(api: Api, wake: Arc<Notify>, stop: Arc<AtomicBool>) {
     }
 }
 
+/// One `heartbeatAgent` every third of the lease, for all the jobs held at once; raises the
+/// flag of each one it reports CANCELLING. Sends nothing while the worker holds nothing (a
+/// fresh claim's lease is new).
+async fn heartbeat(api: Api, held: Held, lease: u64) {
+    let period = Duration::from_millis((lease * 1000 / 3).max(100));
+    let q = "mutation($l: Int) { heartbeatAgent(leaseSeconds: $l) { extended cancelling } }";
+    loop {
+        tokio::time::sleep(period).await;
+        if held.lock().unwrap().is_empty() {
+            continue;
+        }
+        match api.call(q, json!({"l": lease})).await {
+            Ok(d) => {
+                let held = held.lock().unwrap();
+                for id in d["heartbeatAgent"]["cancelling"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(flag) = id.as_str().and_then(|id| held.get(id)) {
+                        flag.store(true, Ordering::Relaxed);
+                    }
+                }
+            }
+            // A blip: the next beat tries again, well within the lease.
+            Err(e) => eprintln!("worker: heartbeat failed: {e}"),
+        }
+    }
+}
+
 /// What happened to a job.
 enum Outcome {
     Completed,
@@ -160,100 +266,48 @@ enum Outcome {
     Cancelled,
     /// The lease was lost or the attempt fenced: someone else has the job now.
     Lost(String),
-    /// Shutting down: handed back as a retryable failure.
-    Interrupted,
 }
 
-async fn work(api: &Api, job: &Value, lease: u64, stop: &AtomicBool) -> Outcome {
-    let id = job["id"].clone();
+/// Runs one claimed job to its end; `cancelling` is raised by the heartbeat.
+async fn work(api: &Api, job: &Value, cancelling: &AtomicBool) -> Outcome {
+    let id = &job["id"];
     let attempt = job["attempt"].as_i64().unwrap_or(1);
     let context = &job["executionContext"];
     let steps = context["steps"].as_i64().unwrap_or(3);
     let step_ms = context["stepMs"].as_u64().unwrap_or(100);
-    let cost = context["costPerStep"]
-        .as_str()
-        .unwrap_or("0.01")
-        .to_string();
+    let cost = context["costPerStep"].as_str().unwrap_or("0.01");
     let fail_at = context["failOnceAtStep"].as_i64();
     let first = job["lastCompletedStep"].as_i64().unwrap_or(0) + 1;
 
-    // Heartbeats at a third of the lease, on their own task; they raise the flags.
-    let cancelling = Arc::new(AtomicBool::new(false));
-    let lost = Arc::new(AtomicBool::new(false));
-    let beat = {
-        let (api, id, cancelling, lost) =
-            (api.clone(), id.clone(), cancelling.clone(), lost.clone());
-        tokio::spawn(async move {
-            let period = Duration::from_millis((lease * 1000 / 3).max(100));
-            loop {
-                tokio::time::sleep(period).await;
-                let q = "mutation($id: UUID!, $a: Int) { heartbeatJob(id: $id, attempt: $a) { status } }";
-                match api.call(q, json!({"id": id, "a": attempt})).await {
-                    Ok(d) if d["heartbeatJob"]["status"] == "CANCELLING" => {
-                        cancelling.store(true, Ordering::Relaxed)
-                    }
-                    Ok(_) => {}
-                    Err(e)
-                        if e.code == "CONFLICT"
-                            || e.code == "NOT_FOUND"
-                            || e.code == "INVALID_TRANSITION" =>
-                    {
-                        lost.store(true, Ordering::Relaxed);
-                        return;
-                    }
-                    Err(_) => {} // a blip: the next beat tries again
-                }
-            }
-        })
+    let fail = |error: &str, retryable: bool| {
+        let q = "mutation($id: UUID!, $e: String!, $r: Boolean, $a: Int) { failJob(id: $id, error: $e, retryable: $r, attempt: $a) { status } }";
+        api.settle(
+            q,
+            json!({"id": id, "e": error, "r": retryable, "a": attempt}),
+        )
     };
-    let fail = |error: String, retryable: bool| {
-        let api = api.clone();
-        let id = id.clone();
-        async move {
-            let q = "mutation($id: UUID!, $e: String!, $r: Boolean, $a: Int) { failJob(id: $id, error: $e, retryable: $r, attempt: $a) { status } }";
-            api.call(
-                q,
-                json!({"id": id, "e": error, "r": retryable, "a": attempt}),
-            )
-            .await
-        }
-    };
-    let mut outcome = None;
     for step in first..=steps {
         if cancelling.load(Ordering::Relaxed) {
-            let _ = fail("stopped: a cancel was requested".into(), false).await;
-            outcome = Some(Outcome::Cancelled);
-            break;
-        }
-        if lost.load(Ordering::Relaxed) {
-            outcome = Some(Outcome::Lost("the lease or attempt was lost".into()));
-            break;
-        }
-        if stop.load(Ordering::Relaxed) {
-            let _ = fail("the worker is shutting down".into(), true).await;
-            outcome = Some(Outcome::Interrupted);
-            break;
+            // Refused only if the job already ended (the grace loop cancelled it): stopped too.
+            let _ = fail("stopped: a cancel was requested", false).await;
+            return Outcome::Cancelled;
         }
         tokio::time::sleep(Duration::from_millis(step_ms)).await; // the work of one step
         if fail_at == Some(step) && attempt == 1 {
             let error = format!("failed at step {step} (once, on purpose)");
-            let _ = fail(error.clone(), true).await;
-            outcome = Some(Outcome::Failed(error));
-            break;
+            let _ = fail(&error, true).await;
+            return Outcome::Failed(error);
         }
         let saved = api
-            .call(
+            .settle(
                 "mutation($id: UUID!, $s: Int!, $a: Int) { saveCheckpoint(id: $id, checkpoint: {step: $s, data: {step: $s}}, attempt: $a) { id } }",
                 json!({"id": id, "s": step, "a": attempt}),
             )
             .await;
         if let Err(e) = saved {
-            outcome = Some(Outcome::Lost(format!(
-                "checkpoint refused: {} {}",
-                e.code, e.message
-            )));
-            break;
+            return Outcome::Lost(format!("checkpoint refused: {e}"));
         }
+        // Best effort and not repeated: a repeat whose first try landed would count twice.
         let _ = api
             .call(
                 "mutation($id: UUID!, $c: Decimal!, $a: Int) { recordJobCost(id: $id, amount: $c, attempt: $a) { id } }",
@@ -261,28 +315,63 @@ async fn work(api: &Api, job: &Value, lease: u64, stop: &AtomicBool) -> Outcome 
             )
             .await;
     }
-    let outcome = match outcome {
-        Some(o) => o,
-        // Every step done (even if a cancel came during the last one: completing a
-        // CANCELLING job is allowed, and the work did finish).
-        None => complete(api, &id, attempt, steps).await,
-    };
-    beat.abort();
-    outcome
-}
-
-async fn complete(api: &Api, id: &Value, attempt: i64, steps: i64) -> Outcome {
+    // Every step done (even if a cancel came during the last one: completing a CANCELLING job
+    // is allowed, and the work did finish).
     let q = "mutation($id: UUID!, $a: Int, $r: JobResultInput) { completeJob(id: $id, attempt: $a, result: $r) { status } }";
     match api
-        .call(
+        .settle(
             q,
             json!({"id": id, "a": attempt, "r": {"output": {"steps": steps}}}),
         )
         .await
     {
         Ok(_) => Outcome::Completed,
-        Err(e) => Outcome::Lost(format!("{}: {}", e.code, e.message)),
+        Err(e) => Outcome::Lost(e.to_string()),
     }
+}
+
+fn report(job: &Value, outcome: &Outcome) {
+    let (id, title) = (&job["id"], job["title"].as_str().unwrap_or_default());
+    match outcome {
+        Outcome::Completed => println!("completed {id} {title} (attempt {})", job["attempt"]),
+        Outcome::Failed(e) => println!("failed {id} {title}: {e}"),
+        Outcome::Cancelled => println!("cancelled {id} {title}"),
+        Outcome::Lost(why) => println!("lost {id} {title}: {why}"),
+    }
+}
+
+/// `releaseJobs`: hands back every job the agent holds; prints and counts them.
+async fn release(api: &Api, reason: &str) -> usize {
+    let q = "mutation($r: String!) { releaseJobs(reason: $r) { id title status } }";
+    match api.call(q, json!({"r": reason})).await {
+        Ok(d) => {
+            let jobs = d["releaseJobs"].as_array().cloned().unwrap_or_default();
+            for j in &jobs {
+                let title = j["title"].as_str().unwrap_or_default();
+                println!("handed back {} {title} (now {})", j["id"], j["status"]);
+            }
+            jobs.len()
+        }
+        Err(e) => {
+            // The leases expire on their own: the jobs come back later instead of now.
+            eprintln!("worker: releaseJobs failed: {e}");
+            0
+        }
+    }
+}
+
+/// SIGTERM or Ctrl-C cancels `stop`; a second one cancels `hurry` (no more grace).
+fn on_signals(stop: CancellationToken, hurry: CancellationToken) {
+    tokio::spawn(async move {
+        let mut term = signal(SignalKind::terminate()).expect("a SIGTERM handler");
+        for token in [stop, hurry] {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            token.cancel();
+        }
+    });
 }
 
 #[tokio::main]
@@ -299,68 +388,104 @@ async fn main() {
         url: args.url.trim_end_matches('/').to_string(),
         token: args.token.clone(),
     };
-    let stop = Arc::new(AtomicBool::new(false));
+    let (stop, hurry) = (CancellationToken::new(), CancellationToken::new());
+    on_signals(stop.clone(), hurry.clone());
     let wake = Arc::new(Notify::new());
-    {
-        let (stop, wake) = (stop.clone(), wake.clone());
-        tokio::spawn(async move {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                    .expect("a SIGTERM handler");
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-            stop.store(true, Ordering::Relaxed);
-            wake.notify_one();
-        });
-    }
+    let held: Held = Arc::default();
+    // Nothing runs here yet: whatever the agent holds was left by an earlier process.
+    release(&api, "worker restarted: left by an earlier run").await;
     tokio::spawn(watch(api.clone(), wake.clone(), stop.clone()));
+    tokio::spawn(heartbeat(api.clone(), held.clone(), args.lease_seconds));
+
     let claim = format!(
-        "mutation($l: Int, $labels: [String!]) {{ claimJobs(limit: 1, leaseSeconds: $l, labels: $labels) {{ {JOB} }} }}"
+        "mutation($n: Int, $l: Int, $labels: [String!]) {{ claimJobs(limit: $n, leaseSeconds: $l, labels: $labels) {{ {JOB} }} }}"
     );
+    let mut running: JoinSet<(Value, Outcome)> = JoinSet::new();
     let mut idle_since = Instant::now();
     let mut done = 0;
-    while !stop.load(Ordering::Relaxed) {
-        let claimed = api
-            .call(
-                &claim,
-                json!({"l": args.lease_seconds, "labels": args.labels}),
-            )
-            .await;
-        let job = match claimed {
-            Ok(d) => d["claimJobs"].as_array().and_then(|j| j.first()).cloned(),
-            Err(e) => {
-                eprintln!("worker: claim failed: {} {}", e.code, e.message);
-                if e.code == "UNAUTHENTICATED" || e.code == "FORBIDDEN" {
-                    std::process::exit(1);
+    while !stop.is_cancelled() {
+        let free = args.concurrency - running.len();
+        if free > 0 {
+            let claimed = api
+                .call(
+                    &claim,
+                    json!({"n": free, "l": args.lease_seconds, "labels": args.labels}),
+                )
+                .await;
+            let jobs = match claimed {
+                Ok(d) => d["claimJobs"].as_array().cloned().unwrap_or_default(),
+                Err(e) => {
+                    eprintln!("worker: claim failed: {e}");
+                    if e.code == "UNAUTHENTICATED" || e.code == "FORBIDDEN" {
+                        std::process::exit(1);
+                    }
+                    Vec::new()
                 }
-                None
+            };
+            for job in jobs {
+                let id = job["id"].as_str().unwrap_or_default().to_string();
+                let cancelling = Arc::new(AtomicBool::new(false));
+                held.lock().unwrap().insert(id.clone(), cancelling.clone());
+                let (api, held) = (api.clone(), held.clone());
+                running.spawn(async move {
+                    let outcome = work(&api, &job, &cancelling).await;
+                    held.lock().unwrap().remove(&id);
+                    (job, outcome)
+                });
+                idle_since = Instant::now();
             }
-        };
-        let Some(job) = job else {
-            if args
-                .exit_when_idle
-                .is_some_and(|s| idle_since.elapsed() >= Duration::from_secs(s))
+            if running.is_empty()
+                && args
+                    .exit_when_idle
+                    .is_some_and(|s| idle_since.elapsed() >= Duration::from_secs(s))
             {
                 break;
             }
-            // Wait for news, or poll slowly (a backoff ends without an event).
-            let _ =
-                tokio::time::timeout(Duration::from_secs(args.poll_seconds), wake.notified()).await;
-            continue;
-        };
-        let outcome = work(&api, &job, args.lease_seconds, &stop).await;
-        let (id, title) = (&job["id"], job["title"].as_str().unwrap_or_default());
-        match outcome {
-            Outcome::Completed => println!("completed {id} {title} (attempt {})", job["attempt"]),
-            Outcome::Failed(e) => println!("failed {id} {title}: {e}"),
-            Outcome::Cancelled => println!("cancelled {id} {title}"),
-            Outcome::Lost(why) => println!("lost {id} {title}: {why}"),
-            Outcome::Interrupted => println!("handed back {id} {title}"),
         }
-        done += 1;
-        idle_since = Instant::now();
+        // A claim that left a slot free found nothing more runnable. Wait for a job to end, for
+        // news (or the slow poll) when a slot is free, or for a signal.
+        let full = running.len() == args.concurrency;
+        tokio::select! {
+            _ = stop.cancelled() => {}
+            Some(ended) = running.join_next() => {
+                let (job, outcome) = ended.expect("a job task");
+                report(&job, &outcome);
+                done += 1;
+                idle_since = Instant::now();
+            }
+            _ = wake.notified(), if !full => {}
+            _ = tokio::time::sleep(Duration::from_secs(args.poll_seconds)), if !full => {}
+        }
+    }
+
+    // Stopping: no more claims; the running jobs get the grace time to finish.
+    if !running.is_empty() {
+        println!(
+            "worker: stopping; {} job(s) running get {} s to finish",
+            running.len(),
+            args.shutdown_grace_seconds
+        );
+        let grace = tokio::time::sleep(Duration::from_secs(args.shutdown_grace_seconds));
+        tokio::pin!(grace);
+        loop {
+            tokio::select! {
+                ended = running.join_next() => match ended {
+                    Some(ended) => {
+                        let (job, outcome) = ended.expect("a job task");
+                        report(&job, &outcome);
+                        done += 1;
+                    }
+                    None => break,
+                },
+                _ = &mut grace => break,
+                _ = hurry.cancelled() => break,
+            }
+        }
+    }
+    if !running.is_empty() {
+        // Stop the work first, so none of its calls races the release; then hand it all back.
+        running.shutdown().await;
+        done += release(&api, "worker shutting down").await;
     }
     println!("worker: stopping after {done} job(s)");
 }

@@ -8,7 +8,8 @@
 //!   replica; there is no stored counter, so freeing a slot locks nothing.
 //! - `ix_job_claim_groups`: the runnable jobs by (priority, key, claim order), so a claim walks
 //!   the (priority, key) groups and takes the head of each without ranking every row;
-//!   `ix_job_tenant_key_status`: the `concurrencyKey` filter and the running count per key.
+//!   `ix_job_tenant_key_status`: the `concurrencyKey` filter; `ix_job_running_key`: the running
+//!   count per key (claims count every key's running jobs in one pass over it).
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{big_integer, integer, string_len};
@@ -41,6 +42,10 @@ const INDEXES: &[(&str, &str)] = &[
     (
         "ix_job_tenant_key_status",
         "job (tenant_id, concurrency_key, status)",
+    ),
+    (
+        "ix_job_running_key",
+        "job (tenant_id, concurrency_key) WHERE status IN ('RUNNING', 'CANCELLING')",
     ),
 ];
 

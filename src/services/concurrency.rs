@@ -78,23 +78,30 @@ pub(crate) struct Slots {
 }
 
 impl Slots {
-    /// Locks and counts the keys among `keys` not seen yet, in key order. With `wait` false a
-    /// row another transaction holds is not waited for: that key admits nothing in this
-    /// transaction (a claim that already holds locks must not wait behind a start that holds
-    /// the same rows in the other order).
+    /// Whether this transaction holds any limit row.
+    pub(crate) fn holds_any(&self) -> bool {
+        self.keys
+            .values()
+            .any(|s| matches!(s, Slot::Counted { .. }))
+    }
+
+    /// Locks and counts the keys among `keys` not seen yet, in key order; true when it holds
+    /// limit rows afterwards. With `wait` false a row another transaction holds is not waited
+    /// for: that key admits nothing in this transaction (a claim that already holds limit rows
+    /// must not wait for more, which another transaction may hold in the other order).
     pub(crate) async fn reserve<'k>(
         &mut self,
         tx: &DatabaseTransaction,
         tenant: &str,
         keys: impl IntoIterator<Item = &'k str>,
         wait: bool,
-    ) -> ServiceResult<()> {
+    ) -> ServiceResult<bool> {
         let new: BTreeSet<&str> = keys
             .into_iter()
             .filter(|k| !self.keys.contains_key(*k))
             .collect();
         if new.is_empty() {
-            return Ok(());
+            return Ok(self.holds_any());
         }
         let postgres = tx::is_postgres_tx(tx);
         let mut query = concurrency_limit::Entity::find()
@@ -147,7 +154,7 @@ impl Slots {
                 },
             );
         }
-        Ok(())
+        Ok(self.holds_any())
     }
 
     /// Whether `key` (reserved before) has a free slot; a job without a key always fits.
@@ -185,7 +192,9 @@ pub(crate) async fn check_start(tx: &DatabaseTransaction, row: &job::Model) -> S
             limit: *limit,
             running: *running,
         }),
-        _ => Ok(()),
+        other => Err(ServiceError::Internal(format!(
+            "concurrency key `{key}` refused a start while {other:?}"
+        ))),
     }
 }
 

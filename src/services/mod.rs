@@ -16,6 +16,7 @@ pub mod executor;
 pub mod jobs;
 pub mod links;
 pub mod paging;
+pub mod sql;
 pub mod stats;
 pub mod tasks;
 pub mod tx;

@@ -16,6 +16,8 @@ use std::time::Duration;
 
 backend_tests!(
     a_limit_holds_under_concurrent_claims,
+    concurrent_starts_respect_the_limit,
+    a_claim_reaches_past_refused_and_locked_candidates,
     start_at_the_limit_is_refused,
     every_attempt_end_frees_its_slot,
     claims_skip_keys_at_their_limit,
@@ -113,12 +115,12 @@ async fn a_limit_holds_under_concurrent_claims(app: TestApp) {
                     let in_db = running_in_db(&app, "model-api").await;
                     assert!(in_db <= 2, "{in_db} jobs with the key are running");
                     tokio::time::sleep(Duration::from_millis(20)).await;
-                    held.fetch_sub(1, Ordering::SeqCst);
                     services
                         .jobs
                         .complete(&bot, job.id, Default::default(), Some(job.attempt))
                         .await
                         .unwrap();
+                    held.fetch_sub(1, Ordering::SeqCst);
                     done.fetch_add(1, Ordering::SeqCst);
                 }
             })
@@ -131,7 +133,13 @@ async fn a_limit_holds_under_concurrent_claims(app: TestApp) {
             .unwrap();
     }
     assert_eq!(done.load(Ordering::SeqCst), 10, "every job ran once");
+    // Counted between each claim's commit and its completion's commit, so never below the
+    // true number running: more than 2 in flight would have shown here.
     assert!(peak.load(Ordering::SeqCst) <= 2);
+    assert!(
+        peak.load(Ordering::SeqCst) == 2,
+        "the claimers did run two at once"
+    );
     let succeeded = entity::job::Entity::find()
         .filter(entity::job::Column::TenantId.eq(app.tenant.as_str()))
         .filter(entity::job::Column::Status.eq("SUCCEEDED"))
@@ -139,6 +147,99 @@ async fn a_limit_holds_under_concurrent_claims(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(succeeded, 10);
+}
+
+async fn concurrent_starts_respect_the_limit(app: TestApp) {
+    let alice = app.actor("alice", &[Member]);
+    set_limit(&app, "api", Some(2)).await;
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        let j = app
+            .create_job(
+                &alice,
+                json!({"title": format!("s{i}"), "concurrencyKey": "api"}),
+            )
+            .await;
+        ids.push(uuid::Uuid::parse_str(j["id"].as_str().unwrap()).unwrap());
+    }
+    let replica = match app.backend {
+        Backend::Postgres { .. } => Some(app.replica().await),
+        Backend::Sqlite { .. } => None,
+    };
+    let starts: Vec<_> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let services = match (&replica, i % 2) {
+                (Some(r), 1) => r.state.services.clone(),
+                _ => app.state.services.clone(),
+            };
+            let (alice, id) = (alice.clone(), *id);
+            tokio::spawn(async move { services.jobs.start(&alice, id).await })
+        })
+        .collect();
+    let mut started = 0;
+    let mut refused = 0;
+    for s in starts {
+        match s.await.unwrap() {
+            Ok(_) => started += 1,
+            Err(jobgraph::error::ServiceError::ConcurrencyLimit { limit, .. }) => {
+                assert_eq!(limit, 2);
+                refused += 1;
+            }
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((started, refused), (2, 8));
+    assert_eq!(running_in_db(&app, "api").await, 2);
+}
+
+async fn a_claim_reaches_past_refused_and_locked_candidates(app: TestApp) {
+    let alice = app.actor("alice", &[Member]);
+    let admin = app.actor("root", &[Admin]);
+    let bot = app.actor("bot", &[Agent]);
+    app.ok(
+        &admin,
+        "mutation { setBudget(limit: \"10\") { limit } }",
+        json!({}),
+    )
+    .await;
+    // The oldest job of the top group is over budget: the claim of one job must look behind
+    // it in the same group, not settle for a lower priority.
+    for (title, priority, cost) in [
+        ("too dear", 100, "11"),
+        ("fits", 100, "1"),
+        ("lower", 50, "1"),
+    ] {
+        app.create_job(
+            &alice,
+            json!({"title": title, "priority": priority, "estimatedCost": cost}),
+        )
+        .await;
+    }
+    assert_eq!(titles(&claim(&app, &bot, 1).await), ["fits"]);
+    assert_eq!(titles(&claim(&app, &bot, 1).await), ["lower"]);
+    // On PostgreSQL: a candidate another transaction holds is skipped, and the claim takes the
+    // next one instead of coming back empty.
+    if let Backend::Postgres { .. } = app.backend {
+        use sea_orm::{ConnectionTrait, TransactionTrait};
+        let first = app
+            .create_job(&alice, json!({"title": "held", "priority": 90}))
+            .await;
+        app.create_job(&alice, json!({"title": "next", "priority": 90}))
+            .await;
+        let holder = app.db.begin().await.unwrap();
+        holder
+            .execute_unprepared(&format!(
+                "SELECT id FROM job WHERE id = '{}' FOR UPDATE",
+                first["id"].as_str().unwrap()
+            ))
+            .await
+            .unwrap();
+        assert_eq!(titles(&claim(&app, &bot, 1).await), ["next"]);
+        holder.rollback().await.unwrap();
+        assert_eq!(titles(&claim(&app, &bot, 1).await), ["held"]);
+    }
 }
 
 async fn start_at_the_limit_is_refused(app: TestApp) {

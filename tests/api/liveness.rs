@@ -237,6 +237,35 @@ async fn release_jobs_hands_work_back_without_spending_attempts(app: TestApp) {
         .map(|r| r["status"].as_str().unwrap())
         .collect();
     assert_eq!(statuses, ["RELEASED", "RELEASED", "FAILED"]);
+    // With maxAttempts 2, one release and one failure leave a retry: the release was not
+    // counted (counting it would make the failure the last attempt, FAILED).
+    let two = app
+        .create_job(
+            &alice,
+            json!({"title": "two tries", "priority": 100, "retryPolicy": {"maxAttempts": 2}}),
+        )
+        .await;
+    assert_eq!(
+        app.ok(&bot, CLAIM, json!({"n": 1})).await["claimJobs"][0]["id"],
+        two["id"]
+    );
+    app.ok(&bot, RELEASE, json!({"r": "deploy"})).await;
+    let again = app.ok(&bot, CLAIM, json!({"n": 1})).await["claimJobs"][0].clone();
+    assert_eq!(
+        (again["id"].clone(), again["attempt"].clone()),
+        (two["id"].clone(), json!(2))
+    );
+    let retried = TestApp::data(
+        app.job_op(
+            &bot,
+            "failJob(id: $id, error: \"flaky\", attempt: 2)",
+            json!({"id": two["id"]}),
+        )
+        .await,
+    );
+    assert_eq!(retried["r"]["status"], "SCHEDULED", "a retry is left");
+    let types = app.job_event_types(two["id"].as_str().unwrap()).await;
+    assert_eq!(types.last().unwrap(), "job.retry_scheduled");
     // Nothing held: releasing again is an empty list.
     assert_eq!(
         app.ok(&bot, RELEASE, json!({"r": "deploy"})).await["releaseJobs"],

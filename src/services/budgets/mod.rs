@@ -132,7 +132,7 @@ pub(crate) struct Ledger {
     scopes: std::collections::HashMap<Option<Uuid>, Scope>,
     /// Take rows only if free (`SKIP LOCKED`): set once the transaction holds locks that come
     /// later in the lock order (concurrency-limit rows), so it never waits out of order.
-    pub(crate) no_wait: bool,
+    no_wait: bool,
 }
 
 impl Ledger {
@@ -174,6 +174,11 @@ impl Ledger {
         };
         self.scopes.insert(plan_id, known);
         Ok(known)
+    }
+
+    /// From now on, take budget rows only if no other transaction holds them.
+    pub(crate) fn stop_waiting(&mut self) {
+        self.no_wait = true;
     }
 
     /// The scopes covering `row`: the tenant, then its plan.

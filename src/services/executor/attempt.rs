@@ -15,7 +15,7 @@ use sea_orm::DatabaseTransaction;
 use serde_json::json;
 
 /// What a released run's error starts with, before the worker's reason.
-pub const RELEASED_PREFIX: &str = "released: ";
+const RELEASED_PREFIX: &str = "released: ";
 
 /// Why an attempt ends.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,6 +54,8 @@ pub struct AttemptEnd {
     /// When the retry becomes runnable (SCHEDULED).
     pub retry_at: Option<Micros>,
     pub event: EndEvent,
+    /// The worker's reason, for a release.
+    pub released_reason: Option<String>,
 }
 
 /// The decision for a job in `status` (RUNNING or CANCELLING) whose current attempt is the
@@ -80,6 +82,7 @@ pub fn end_attempt(
                 cancel_reason: None,
                 retry_at: Some(now + policy.backoff_seconds(attempt) * 1_000_000),
                 event: EndEvent::RetryScheduled,
+                released_reason: None,
             }
         } else {
             AttemptEnd {
@@ -89,6 +92,7 @@ pub fn end_attempt(
                 cancel_reason: None,
                 retry_at: None,
                 event,
+                released_reason: None,
             }
         }
     };
@@ -100,6 +104,7 @@ pub fn end_attempt(
             cancel_reason: reason.map(str::to_string),
             retry_at: None,
             event: EndEvent::Cancelled,
+            released_reason: None,
         };
     match (status, cause) {
         (JobStatus::Running, Cause::Failed { error, retryable }) => Some(retry_or(
@@ -145,6 +150,7 @@ pub fn end_attempt(
             cancel_reason: None,
             retry_at: Some(now),
             event: EndEvent::Released,
+            released_reason: Some(reason.clone()),
         }),
         // A cancel was asked for: handing it back ends it, its cancel reason kept.
         (JobStatus::Cancelling, Cause::Released { .. }) => {
@@ -220,14 +226,7 @@ pub(crate) async fn apply(
             .with("reason", json!(after.cancel_reason))
             .with("error", error),
         EndEvent::Released => EventDraft::job("job.released", &after)
-            .with(
-                "reason",
-                json!(
-                    end.error
-                        .as_deref()
-                        .map(|e| e.strip_prefix(RELEASED_PREFIX).unwrap_or(e))
-                ),
-            )
+            .with("reason", json!(end.released_reason))
             .with("attempt", json!(before.attempt)),
     });
     if let Some(ending) = Ending::of(after.status) {

@@ -23,10 +23,11 @@ use crate::services::budgets::Ledger;
 use crate::services::concurrency::Slots;
 use crate::services::dependencies::{self, BlockedWatch, Gates, Kind, rules};
 use crate::services::jobs::{self, Job, permissions};
+use crate::services::sql::Sql;
 use crate::services::{tx, validate};
 use entity::job;
 use entity::status::JobStatus;
-use sea_orm::{ConnectionTrait, DatabaseTransaction, FromQueryResult, Statement};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, FromQueryResult};
 
 /// claimJobs' arguments as given.
 #[derive(Debug, Clone, Default)]
@@ -41,31 +42,24 @@ pub struct ClaimRequest {
     pub labels: Option<Vec<String>>,
 }
 
-/// A statement under construction, binding values in the order they appear (SQLite's `?` are
-/// positional; PostgreSQL's are numbered).
-struct Sql {
-    postgres: bool,
-    text: String,
-    values: Vec<sea_orm::Value>,
+/// What a batch of candidates said about the ones behind it.
+#[derive(Debug, Clone, Copy)]
+struct Batch {
+    /// How many candidates there were (locked or not).
+    total: i64,
+    /// A group had more runnable jobs than it offered.
+    cut: bool,
+    /// The batch was cut short at such a group's last offered row: the rows after it wait for
+    /// the next batch, which offers the group's next jobs.
+    truncated: bool,
 }
 
-impl Sql {
-    fn push(&mut self, text: &str) -> &mut Self {
-        self.text.push_str(text);
-        self
-    }
+/// The most batches one claim reads: a claim whose candidates keep being refused (budgets,
+/// limits, rows changed under it) stops after this many and returns what it took.
+const MAX_BATCHES: usize = 8;
 
-    fn bind(&mut self, value: impl Into<sea_orm::Value>) -> &mut Self {
-        self.values.push(value.into());
-        if self.postgres {
-            let n = self.values.len();
-            self.text.push_str(&format!("${n}"));
-        } else {
-            self.text.push('?');
-        }
-        self
-    }
-}
+/// The fewest candidates a claim on PostgreSQL looks at (spread over the groups it sees).
+const SPREAD: i64 = 64;
 
 /// The key of a job's group: its concurrency key, '' for none (keys are never empty).
 const GROUP_KEY: &str = r#"COALESCE("job"."concurrency_key", '')"#;
@@ -74,7 +68,8 @@ const GROUP_KEY: &str = r#"COALESCE("job"."concurrency_key", '')"#;
 fn waiting_in(sql: &mut Sql, tenant: &str) {
     sql.push(r#""job"."tenant_id" = "#)
         .bind(tenant)
-        .push(r#" AND "job"."status" IN ('PENDING', 'SCHEDULED')"#);
+        .push(" AND ")
+        .push(jobs::queues::WAITING_SQL);
 }
 
 /// The next batch of candidates in fair claim order (DESIGN.md §3, "Fair claims"), locked
@@ -100,7 +95,7 @@ async fn candidates(
     seen: &[uuid::Uuid],
     per_group: u64,
     batch: u64,
-) -> ServiceResult<(Vec<job::Model>, i64)> {
+) -> ServiceResult<(Vec<job::Model>, Batch)> {
     let postgres = tx::is_postgres_tx(tx);
     // SQLite's planner, given statistics of a tenant much larger than the others, may prefer
     // scanning the table to walking the index backwards: name the index it must use.
@@ -109,11 +104,7 @@ async fn candidates(
     } else {
         " INDEXED BY ix_job_claim_groups"
     };
-    let mut sql = Sql {
-        postgres,
-        text: String::with_capacity(4096),
-        values: Vec::new(),
-    };
+    let mut sql = Sql::new(postgres);
     // The groups, from the highest (priority, key) down: each step finds the next key within
     // the priority, else the first key of the next lower priority.
     sql.push(r#"WITH RECURSIVE g(p, k) AS (SELECT p, k FROM (SELECT "job"."priority" AS p, "#)
@@ -137,10 +128,28 @@ async fn candidates(
     sql.push(r#" AND "job"."priority" < g.p ORDER BY "job"."priority" DESC, "#)
         .push(GROUP_KEY)
         .push(" DESC LIMIT 1))), ");
-    // The keys at their limit, counted through `ix_job_tenant_key_status`.
-    sql.push("full_keys(k) AS (SELECT l.concurrency_key FROM concurrency_limit l WHERE l.tenant_id = ")
+    // How many jobs of each key run now, in one pass over `ix_job_running_key` (running jobs
+    // are few), and the keys that are at their limit.
+    sql.push("counts(k, n) AS (SELECT concurrency_key, COUNT(*) FROM job WHERE tenant_id = ")
         .bind(tenant)
-        .push(" AND l.concurrency_key IN (SELECT k FROM g) AND l.max_running <= (SELECT COUNT(*) FROM job r WHERE r.tenant_id = l.tenant_id AND r.concurrency_key = l.concurrency_key AND r.status IN ('RUNNING', 'CANCELLING'))), ");
+        .push(" AND status IN ('RUNNING', 'CANCELLING') AND concurrency_key IS NOT NULL GROUP BY concurrency_key), ");
+    sql.push("full_keys(k) AS (SELECT l.concurrency_key FROM concurrency_limit l JOIN counts ON counts.k = l.concurrency_key WHERE l.tenant_id = ")
+        .bind(tenant)
+        .push(" AND l.max_running <= counts.n), ");
+    // How many candidates each group offers.
+    if postgres {
+        // At least SPREAD in all, so that concurrent claimers, which all see the same order,
+        // each find rows the others have not locked.
+        sql.push("lim(n) AS (SELECT GREATEST(CAST(")
+            .bind(per_group as i64)
+            .push(" AS BIGINT), ")
+            .bind(SPREAD)
+            .push(" / COUNT(*)) FROM g), ");
+    } else {
+        sql.push("lim(n) AS (SELECT ")
+            .bind(per_group as i64)
+            .push("), ");
+    }
     // The runnable head of one group, in claim order.
     let head = |sql: &mut Sql, select: &str| {
         sql.push(select)
@@ -169,15 +178,12 @@ async fn candidates(
             }
             sql.push(")");
         }
-        sql.push(r#" ORDER BY COALESCE("job"."run_at", "job"."created_at"), "job"."id" LIMIT "#)
-            .bind(per_group as i64);
+        sql.push(r#" ORDER BY COALESCE("job"."run_at", "job"."created_at"), "job"."id" LIMIT (SELECT n FROM lim)"#);
     };
     // How many jobs of the group's key run now: they hold the first ranks, so turns between
     // keys carry over from one claim to the next.
     let busy = |sql: &mut Sql| {
-        sql.push("CASE WHEN g.k = '' THEN 0 ELSE (SELECT COUNT(*) FROM job r WHERE r.tenant_id = ")
-            .bind(tenant)
-            .push(" AND r.concurrency_key = g.k AND r.status IN ('RUNNING', 'CANCELLING')) END");
+        sql.push("COALESCE((SELECT n FROM counts WHERE counts.k = g.k), 0)");
     };
     if postgres {
         sql.push("c AS (SELECT x.id, g.p, g.k, x.ready, ");
@@ -195,26 +201,34 @@ async fn candidates(
         head(&mut sql, r#"SELECT "job"."id""#);
         sql.push(") WHERE g.p IS NOT NULL AND g.k NOT IN (SELECT k FROM full_keys)), ");
     }
-    sql.push("o AS (SELECT id, p, ready, CASE WHEN k = '' THEN 1 ELSE busy + ROW_NUMBER() OVER (PARTITION BY p, k ORDER BY ready, id) END AS rank FROM c) ");
-    sql.push(r#"SELECT "job".*, n.candidates FROM job JOIN (SELECT id, p, rank, ready, COUNT(*) OVER () AS candidates FROM o ORDER BY p DESC, rank, ready, id LIMIT "#)
-        .bind(batch as i64)
-        .push(r#") n ON n.id = "job"."id" WHERE "job"."status" IN ('PENDING', 'SCHEDULED') ORDER BY n.p DESC, n.rank, n.ready, n.id"#);
+    sql.push("o AS (SELECT id, p, k, ready, busy, ROW_NUMBER() OVER (PARTITION BY p, k ORDER BY ready, id) AS pos, COUNT(*) OVER (PARTITION BY p, k) AS offered FROM c) ");
+    // The LIMIT sits with the lock: rows another claimer holds are skipped, not counted.
+    // `cut`: some group had more to offer than it did.
+    // `frontier`: the last row a group offered while it had more; `cut`: some group had more.
+    sql.push(r#"SELECT "job".*, n.candidates, n.cut, n.frontier FROM job JOIN (SELECT id, p, CASE WHEN k = '' THEN 1 ELSE busy + pos END AS rank, ready, COUNT(*) OVER () AS candidates, CAST(MAX(CASE WHEN offered >= (SELECT n FROM lim) THEN 1 ELSE 0 END) OVER () AS BIGINT) AS cut, CAST(CASE WHEN offered >= (SELECT n FROM lim) AND pos = offered THEN 1 ELSE 0 END AS BIGINT) AS frontier FROM o) n ON n.id = "job"."id" WHERE "job"."status" IN ('PENDING', 'SCHEDULED') ORDER BY n.p DESC, n.rank, n.ready, n.id LIMIT "#)
+        .bind(batch as i64);
     if postgres {
         sql.push(" FOR UPDATE OF job SKIP LOCKED");
     }
-    let backend = tx.get_database_backend();
-    let rows = tx
-        .query_all_raw(Statement::from_sql_and_values(
-            backend, sql.text, sql.values,
-        ))
-        .await?;
-    let mut total = 0;
+    let st = sql.statement(tx);
+    let rows = tx.query_all_raw(st).await?;
+    let mut more = Batch {
+        total: 0,
+        cut: false,
+        truncated: false,
+    };
     let mut models = Vec::with_capacity(rows.len());
     for row in rows {
-        total = row.try_get::<i64>("", "candidates")?;
+        more.total = row.try_get::<i64>("", "candidates")?;
+        more.cut = row.try_get::<i64>("", "cut")? == 1;
         models.push(job::Model::from_query_result(&row, "")?);
+        if row.try_get::<i64>("", "frontier")? == 1 {
+            // The group's next jobs, not offered, come before everything after this row.
+            more.truncated = true;
+            break;
+        }
     }
-    Ok((models, total))
+    Ok((models, more))
 }
 
 /// The labels a claim asks for: at most 100, each 1..50 characters after trimming.
@@ -269,6 +283,12 @@ impl ExecutorService {
 
         let tx = tx::begin_write(&self.db).await?;
         let postgres = tx::is_postgres_tx(&tx);
+        if postgres {
+            // The candidate statement takes milliseconds to plan and its plan does not depend
+            // on the values bound: plan it once per connection, not once per claim.
+            tx.execute_unprepared("SET LOCAL plan_cache_mode = force_generic_plan")
+                .await?;
+        }
         let now = self.clock.now_micros();
         let mut ledger = Ledger::default();
         let mut watch = BlockedWatch::new(&actor.tenant);
@@ -277,11 +297,15 @@ impl ExecutorService {
         let mut slots = Slots::default();
         let mut seen: Vec<uuid::Uuid> = Vec::new();
         let batch = (limit * 2 + 8) as u64;
-        loop {
-            let (rows, total) =
+        for _ in 0..MAX_BATCHES {
+            let (rows, more) =
                 candidates(&tx, &actor.tenant, now, &labels, &seen, limit as u64, batch).await?;
-            // Every candidate was in this batch, or all it offered are someone else's now.
-            let exhausted = rows.is_empty() || total <= batch as i64;
+            if rows.is_empty() {
+                // Nothing runnable, or everything offered is being claimed by others.
+                break;
+            }
+            // Every candidate was offered to the lock, and no group held any back.
+            let exhausted = more.total <= batch as i64 && !more.cut && !more.truncated;
             seen.extend(rows.iter().map(|r| r.id));
             // The successors of the whole batch, in one read (watching one that ends up not
             // claimed is harmless: it does not change).
@@ -295,16 +319,17 @@ impl ExecutorService {
             // Lock order: budget rows, then concurrency-limit rows by key. Once this claim
             // holds limit rows it waits for no further row: later batches take only free ones.
             ledger.prepare(&tx, &actor.tenant, &rows).await?;
-            let first = !ledger.no_wait;
-            slots
+            let held = slots
                 .reserve(
                     &tx,
                     &actor.tenant,
                     rows.iter().filter_map(|r| r.concurrency_key.as_deref()),
-                    first,
+                    !slots.holds_any(),
                 )
                 .await?;
-            ledger.no_wait = true;
+            if held {
+                ledger.stop_waiting();
+            }
             for row in rows {
                 if claimed.len() == limit {
                     break;

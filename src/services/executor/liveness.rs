@@ -10,12 +10,13 @@ use crate::auth::{Actor, Role};
 use crate::error::{ServiceError, ServiceResult};
 use crate::services::access::require;
 use crate::services::jobs::{self, Job};
+use crate::services::sql::Sql;
 use crate::services::{tx, validate};
 use entity::job;
 use entity::status::JobStatus;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Statement,
+    QuerySelect,
 };
 use uuid::Uuid;
 
@@ -69,32 +70,33 @@ impl ExecutorService {
         let now = self.clock.now_micros();
         let expires = now + i64::from(lease) * 1_000_000;
         let postgres = tx::is_postgres(&self.db);
-        let p = |n: usize| {
-            if postgres {
-                format!("${n}")
-            } else {
-                "?".to_string()
-            }
+        // One UPDATE … RETURNING. On PostgreSQL it locks the rows it changes by id first, the
+        // lock order every writer keeps (releaseJobs, claims, attempt ends), then re-checks
+        // each under its lock: a job a concurrent write moved out of RUNNING or CANCELLING
+        // first is left alone.
+        let held = |sql: &mut Sql| {
+            sql.push("tenant_id = ")
+                .bind(actor.tenant.as_str())
+                .push(" AND assigned_agent = ")
+                .bind(actor.id.as_str())
+                .push(" AND ")
+                .push(jobs::queues::RUNNING_SQL)
+                .push(" AND lease_expires_at IS NOT NULL");
         };
-        // One UPDATE … RETURNING: a job that a concurrent write moves out of RUNNING or
-        // CANCELLING first is re-checked under its row lock and left alone.
-        let sql = format!(
-            r#"UPDATE job SET lease_expires_at = {}, lease_seconds = {} WHERE tenant_id = {} AND assigned_agent = {} AND "job"."status" IN ('RUNNING', 'CANCELLING') AND lease_expires_at IS NOT NULL RETURNING id, status"#,
-            p(1),
-            p(2),
-            p(3),
-            p(4)
-        );
-        let statement = Statement::from_sql_and_values(
-            self.db.get_database_backend(),
-            sql,
-            [
-                expires.into(),
-                lease.into(),
-                actor.tenant.as_str().into(),
-                actor.id.as_str().into(),
-            ],
-        );
+        let mut sql = Sql::new(postgres);
+        sql.push("UPDATE job SET lease_expires_at = ")
+            .bind(expires)
+            .push(", lease_seconds = ")
+            .bind(lease)
+            .push(" WHERE ");
+        held(&mut sql);
+        if postgres {
+            sql.push(" AND id IN (SELECT id FROM job WHERE ");
+            held(&mut sql);
+            sql.push(" ORDER BY id FOR UPDATE)");
+        }
+        sql.push(" RETURNING id, status");
+        let statement = sql.statement(&self.db);
         let rows = if postgres {
             self.db.query_all_raw(statement).await?
         } else {
@@ -128,7 +130,10 @@ impl ExecutorService {
         )?;
         let reason = validate::reason("reason", reason)?;
         let tx = tx::begin_write(&self.db).await?;
-        let rows = held(&tx, actor).await?;
+        let mut rows = held(&tx, actor).await?;
+        // The RUNNING ones first: a CANCELLING one's cascade may then cancel a released job
+        // that waits on it, as it would any waiting successor.
+        rows.sort_by_key(|r| (r.status != JobStatus::Running, r.id));
         if rows.is_empty() {
             tx.commit().await?;
             return Ok(Vec::new());
@@ -136,7 +141,7 @@ impl ExecutorService {
         let now = self.clock.now_micros();
         let cause = Cause::Released { reason };
         let mut events = Vec::new();
-        let mut released = Vec::with_capacity(rows.len());
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
         for before in rows {
             let end: AttemptEnd = end_attempt(
                 before.status,
@@ -153,10 +158,15 @@ impl ExecutorService {
                 ))
             })?;
             let run = jobs::open_run(&tx, before.id).await?;
-            let (after, more) = attempt::apply(&tx, &before, run, &end, now).await?;
+            let (_, more) = attempt::apply(&tx, &before, run, &end, now).await?;
             events.extend(more);
-            released.push(after);
         }
+        // As they are now, cascades included.
+        let released = job::Entity::find()
+            .filter(job::Column::Id.is_in(ids))
+            .order_by_asc(job::Column::Id)
+            .all(&tx)
+            .await?;
         jobs::commit(&*self.bus, tx, actor, now, events).await?;
         Ok(released.into_iter().map(Job::from).collect())
     }

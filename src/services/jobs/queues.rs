@@ -17,12 +17,18 @@ use uuid::Uuid;
 /// statuses as bound parameters, SQLite (and PostgreSQL's generic plans) cannot prove that the
 /// index covers the query, and would scan and sort the whole tenant instead.
 pub(crate) fn waiting() -> SimpleExpr {
-    Expr::cust("\"job\".\"status\" IN ('PENDING', 'SCHEDULED')")
+    Expr::cust(WAITING_SQL)
 }
+
+/// `waiting` as SQL text, for hand-written statements.
+pub(crate) const WAITING_SQL: &str = "\"job\".\"status\" IN ('PENDING', 'SCHEDULED')";
+
+/// `running` as SQL text, for hand-written statements.
+pub(crate) const RUNNING_SQL: &str = "\"job\".\"status\" IN ('RUNNING', 'CANCELLING')";
 
 /// RUNNING or CANCELLING, as the partial index on running jobs spells it (see `waiting`).
 pub(crate) fn running() -> SimpleExpr {
-    Expr::cust("\"job\".\"status\" IN ('RUNNING', 'CANCELLING')")
+    Expr::cust(RUNNING_SQL)
 }
 
 /// The claim-order key of DESIGN.md §3: `COALESCE(runAt, createdAt)`.
