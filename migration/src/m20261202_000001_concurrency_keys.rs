@@ -9,7 +9,9 @@
 //! - `ix_job_claim_groups`: the runnable jobs by (priority, key, claim order), so a claim walks
 //!   the (priority, key) groups and takes the head of each without ranking every row;
 //!   `ix_job_tenant_key_status`: the `concurrencyKey` filter; `ix_job_running_key`: the running
-//!   count per key (claims count every key's running jobs in one pass over it).
+//!   count per key (claims count every key's running jobs in one pass over it);
+//!   `ix_job_waiting_keyed`: whether a tenant has waiting keyed jobs at all (if not, a claim
+//!   takes the plain claim order, with nothing to take turns between).
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{big_integer, integer, string_len};
@@ -42,6 +44,10 @@ const INDEXES: &[(&str, &str)] = &[
     (
         "ix_job_tenant_key_status",
         "job (tenant_id, concurrency_key, status)",
+    ),
+    (
+        "ix_job_waiting_keyed",
+        "job (tenant_id) WHERE status IN ('PENDING', 'SCHEDULED') AND concurrency_key IS NOT NULL",
     ),
     (
         "ix_job_running_key",

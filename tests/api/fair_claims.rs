@@ -219,6 +219,20 @@ async fn a_claim_reaches_past_refused_and_locked_candidates(app: TestApp) {
     }
     assert_eq!(titles(&claim(&app, &bot, 1).await), ["fits"]);
     assert_eq!(titles(&claim(&app, &bot, 1).await), ["lower"]);
+    // The same with keys, where each key's group offers only its first jobs per batch.
+    for (title, key, priority, cost) in [
+        ("keyed too dear", "k", 100, "11"),
+        ("keyed fits", "k", 100, "1"),
+        ("keyed lower", "k2", 50, "1"),
+    ] {
+        app.create_job(
+            &alice,
+            json!({"title": title, "concurrencyKey": key, "priority": priority, "estimatedCost": cost}),
+        )
+        .await;
+    }
+    assert_eq!(titles(&claim(&app, &bot, 1).await), ["keyed fits"]);
+    assert_eq!(titles(&claim(&app, &bot, 1).await), ["keyed lower"]);
     // On PostgreSQL: a candidate another transaction holds is skipped, and the claim takes the
     // next one instead of coming back empty.
     if let Backend::Postgres { .. } = app.backend {

@@ -27,7 +27,11 @@ use crate::services::sql::Sql;
 use crate::services::{tx, validate};
 use entity::job;
 use entity::status::JobStatus;
-use sea_orm::{ConnectionTrait, DatabaseTransaction, FromQueryResult};
+use sea_orm::sea_query::{Expr, LockBehavior, LockType};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, FromQueryResult,
+    QueryFilter, QueryOrder, QuerySelect,
+};
 
 /// claimJobs' arguments as given.
 #[derive(Debug, Clone, Default)]
@@ -40,6 +44,52 @@ pub struct ClaimRequest {
     pub agent: Option<String>,
     /// Only jobs carrying every one of these labels (at most 100).
     pub labels: Option<Vec<String>>,
+}
+
+/// A candidate's place in claim order, and whether its group held jobs back behind it.
+#[derive(Debug, Clone, Copy)]
+struct Ranked {
+    priority: i32,
+    rank: i64,
+    ready: i64,
+    id: uuid::Uuid,
+    keyless: bool,
+    /// The last job its group offered, with more behind it.
+    frontier: bool,
+}
+
+/// A position in claim order (`priority DESC, rank, ready, id`), as an ascending key.
+type OrderKey = (i64, i64, i64, uuid::Uuid);
+
+impl Ranked {
+    fn key(&self) -> OrderKey {
+        (-i64::from(self.priority), self.rank, self.ready, self.id)
+    }
+
+    /// The earliest place the jobs its group held back can have: a key's next job ranks one
+    /// lower and is no older; the next job without a key ranks 1 and is no older.
+    fn next_behind(&self) -> OrderKey {
+        let (p, rank, ready, id) = self.key();
+        (p, if self.keyless { rank } else { rank + 1 }, ready, id)
+    }
+}
+
+/// Walks candidates in claim order, stopping at the first that a job some group held back
+/// would come before (so a refused candidate never lets a later one jump the queue).
+#[derive(Debug, Default)]
+struct Frontier(Option<OrderKey>);
+
+impl Frontier {
+    fn admits(&mut self, r: &Ranked) -> bool {
+        if self.0.is_some_and(|bound| r.key() > bound) {
+            return false;
+        }
+        if r.frontier {
+            let next = r.next_behind();
+            self.0 = Some(self.0.map_or(next, |b| b.min(next)));
+        }
+        true
+    }
 }
 
 /// What a batch of candidates said about the ones behind it.
@@ -130,28 +180,48 @@ async fn candidates(
         .push(" DESC LIMIT 1))), ");
     // How many jobs of each key run now, in one pass over `ix_job_running_key` (running jobs
     // are few), and the keys that are at their limit.
-    sql.push("counts(k, n) AS (SELECT concurrency_key, COUNT(*) FROM job WHERE tenant_id = ")
+    sql.push("counts(k, n) AS (SELECT concurrency_key, COUNT(*) FROM job")
+        .push(if postgres {
+            ""
+        } else {
+            " INDEXED BY ix_job_running_key"
+        })
+        .push(" WHERE tenant_id = ")
         .bind(tenant)
         .push(" AND status IN ('RUNNING', 'CANCELLING') AND concurrency_key IS NOT NULL GROUP BY concurrency_key), ");
     sql.push("full_keys(k) AS (SELECT l.concurrency_key FROM concurrency_limit l JOIN counts ON counts.k = l.concurrency_key WHERE l.tenant_id = ")
         .bind(tenant)
         .push(" AND l.max_running <= counts.n), ");
-    // How many candidates each group offers.
+    // How many candidates each group offers: `n` for a key's group; `nk` for the jobs without
+    // a key, which all rank 1 and so interleave with every key's first job: as many as the
+    // statement reads at most, so they never bind before the statement's own limit.
+    let window = if postgres {
+        batch as i64 + SPREAD
+    } else {
+        batch as i64
+    };
     if postgres {
         // At least SPREAD in all, so that concurrent claimers, which all see the same order,
         // each find rows the others have not locked.
-        sql.push("lim(n) AS (SELECT GREATEST(CAST(")
+        // Each key's group offers its share of the claim: a claim of `limit` over many keys
+        // needs only each key's first jobs (rank 1 comes before rank 2); what is refused is
+        // made up by the next batch.
+        sql.push("lim(n, nk) AS (SELECT GREATEST((CAST(")
             .bind(per_group as i64)
-            .push(" AS BIGINT), ")
+            .push(" AS BIGINT) + COUNT(*) - 1) / GREATEST(COUNT(*), 1), (CAST(")
             .bind(SPREAD)
-            .push(" / COUNT(*)) FROM g), ");
+            .push(" AS BIGINT) + COUNT(*) - 1) / GREATEST(COUNT(*), 1)), CAST(")
+            .bind(window)
+            .push(" AS BIGINT) FROM g), ");
     } else {
-        sql.push("lim(n) AS (SELECT ")
+        sql.push("lim(n, nk) AS (SELECT (")
             .bind(per_group as i64)
-            .push("), ");
+            .push(" + COUNT(*) - 1) / MAX(COUNT(*), 1), ")
+            .bind(window)
+            .push(" FROM g), ");
     }
     // The runnable head of one group, in claim order.
-    let head = |sql: &mut Sql, select: &str| {
+    let head = |sql: &mut Sql, select: &str, limit: &str| {
         sql.push(select)
             .push(" FROM job")
             .push(indexed)
@@ -178,7 +248,8 @@ async fn candidates(
             }
             sql.push(")");
         }
-        sql.push(r#" ORDER BY COALESCE("job"."run_at", "job"."created_at"), "job"."id" LIMIT (SELECT n FROM lim)"#);
+        sql.push(r#" ORDER BY COALESCE("job"."run_at", "job"."created_at"), "job"."id" LIMIT "#)
+            .push(limit);
     };
     // How many jobs of the group's key run now: they hold the first ranks, so turns between
     // keys carry over from one claim to the next.
@@ -192,43 +263,179 @@ async fn candidates(
         head(
             &mut sql,
             r#"SELECT "job"."id" AS id, COALESCE("job"."run_at", "job"."created_at") AS ready"#,
+            "(SELECT CASE WHEN g.k = '' THEN nk ELSE n END FROM lim)",
         );
         sql.push(") x WHERE g.k NOT IN (SELECT k FROM full_keys)), ");
     } else {
-        sql.push("c AS (SELECT j.id, g.p, g.k, COALESCE(j.run_at, j.created_at) AS ready, ");
-        busy(&mut sql);
-        sql.push(" AS busy FROM g JOIN job j ON j.id IN (");
-        head(&mut sql, r#"SELECT "job"."id""#);
-        sql.push(") WHERE g.p IS NOT NULL AND g.k NOT IN (SELECT k FROM full_keys)), ");
+        // SQLite takes no correlated LIMIT: the keys' groups and the keyless one apart.
+        sql.push("c AS (");
+        for (i, (which, limit)) in [("<>", "(SELECT n FROM lim)"), ("=", "(SELECT nk FROM lim)")]
+            .into_iter()
+            .enumerate()
+        {
+            if i > 0 {
+                sql.push(" UNION ALL ");
+            }
+            sql.push("SELECT j.id, g.p, g.k, COALESCE(j.run_at, j.created_at) AS ready, ");
+            busy(&mut sql);
+            // CROSS JOIN: SQLite keeps the groups as the outer loop.
+            sql.push(" AS busy FROM g CROSS JOIN job j ON j.id IN (");
+            head(&mut sql, r#"SELECT "job"."id""#, limit);
+            sql.push(") WHERE g.p IS NOT NULL AND g.k ")
+                .push(which)
+                .push(" '' AND g.k NOT IN (SELECT k FROM full_keys)");
+        }
+        sql.push("), ");
     }
     sql.push("o AS (SELECT id, p, k, ready, busy, ROW_NUMBER() OVER (PARTITION BY p, k ORDER BY ready, id) AS pos, COUNT(*) OVER (PARTITION BY p, k) AS offered FROM c) ");
-    // The LIMIT sits with the lock: rows another claimer holds are skipped, not counted.
-    // `cut`: some group had more to offer than it did.
-    // `frontier`: the last row a group offered while it had more; `cut`: some group had more.
-    sql.push(r#"SELECT "job".*, n.candidates, n.cut, n.frontier FROM job JOIN (SELECT id, p, CASE WHEN k = '' THEN 1 ELSE busy + pos END AS rank, ready, COUNT(*) OVER () AS candidates, CAST(MAX(CASE WHEN offered >= (SELECT n FROM lim) THEN 1 ELSE 0 END) OVER () AS BIGINT) AS cut, CAST(CASE WHEN offered >= (SELECT n FROM lim) AND pos = offered THEN 1 ELSE 0 END AS BIGINT) AS frontier FROM o) n ON n.id = "job"."id" WHERE "job"."status" IN ('PENDING', 'SCHEDULED') ORDER BY n.p DESC, n.rank, n.ready, n.id LIMIT "#)
-        .bind(batch as i64);
-    if postgres {
-        sql.push(" FOR UPDATE OF job SKIP LOCKED");
-    }
-    let st = sql.statement(tx);
-    let rows = tx.query_all_raw(st).await?;
+    // The candidates in claim order. `frontier`: the last row a group offered while it had
+    // more; `cut`: some group had more than it offered.
+    let ranked = r#"SELECT id, p, CASE WHEN k = '' THEN 1 ELSE busy + pos END AS rank, ready, CAST(CASE WHEN k = '' THEN 1 ELSE 0 END AS BIGINT) AS keyless, COUNT(*) OVER () AS candidates, CAST(MAX(CASE WHEN offered >= held THEN 1 ELSE 0 END) OVER () AS BIGINT) AS cut, CAST(CASE WHEN offered >= held AND pos = offered THEN 1 ELSE 0 END AS BIGINT) AS frontier FROM (SELECT o.*, CASE WHEN k = '' THEN (SELECT nk FROM lim) ELSE (SELECT n FROM lim) END AS held FROM o) o"#;
     let mut more = Batch {
         total: 0,
         cut: false,
         truncated: false,
     };
-    let mut models = Vec::with_capacity(rows.len());
-    for row in rows {
+    if !postgres {
+        // SQLite: one statement (no locks; the single writer has excluded every other claim).
+        sql.push(r#"SELECT "job".*, n.p AS n_p, n.rank AS n_rank, n.ready AS n_ready, n.keyless, n.candidates, n.cut, n.frontier FROM job JOIN ("#)
+            .push(ranked)
+            .push(r#") n ON n.id = "job"."id" WHERE "job"."status" IN ('PENDING', 'SCHEDULED') ORDER BY n.p DESC, n.rank, n.ready, n.id LIMIT "#)
+            .bind(batch as i64);
+        let rows = tx.query_all_raw(sql.statement(tx)).await?;
+        let mut models = Vec::with_capacity(rows.len());
+        let mut frontier = Frontier::default();
+        for row in rows {
+            more.total = row.try_get::<i64>("", "candidates")?;
+            more.cut = row.try_get::<i64>("", "cut")? == 1;
+            let model = job::Model::from_query_result(&row, "")?;
+            let ranked = Ranked {
+                priority: row.try_get("", "n_p")?,
+                rank: row.try_get("", "n_rank")?,
+                ready: row.try_get("", "n_ready")?,
+                id: model.id,
+                keyless: row.try_get::<i64>("", "keyless")? == 1,
+                frontier: row.try_get::<i64>("", "frontier")? == 1,
+            };
+            if !frontier.admits(&ranked) {
+                more.truncated = true;
+                break;
+            }
+            models.push(model);
+        }
+        return Ok((models, more));
+    }
+    // PostgreSQL: the ranked ids first, then the lock in a statement of its own, whose plan
+    // (a primary-key probe per listed id) does not depend on estimates of the ranking.
+    sql.push("SELECT id, p, rank, ready, keyless, candidates, cut, frontier FROM (")
+        .push(ranked)
+        .push(") n ORDER BY p DESC, rank, ready, id LIMIT ")
+        .bind(window);
+    let mut order: Vec<uuid::Uuid> = Vec::new();
+    let mut frontier = Frontier::default();
+    for row in tx.query_all_raw(sql.statement(tx)).await? {
         more.total = row.try_get::<i64>("", "candidates")?;
         more.cut = row.try_get::<i64>("", "cut")? == 1;
-        models.push(job::Model::from_query_result(&row, "")?);
-        if row.try_get::<i64>("", "frontier")? == 1 {
-            // The group's next jobs, not offered, come before everything after this row.
+        let ranked = Ranked {
+            priority: row.try_get("", "p")?,
+            rank: row.try_get("", "rank")?,
+            ready: row.try_get("", "ready")?,
+            id: row.try_get("", "id")?,
+            keyless: row.try_get::<i64>("", "keyless")? == 1,
+            frontier: row.try_get::<i64>("", "frontier")? == 1,
+        };
+        if !frontier.admits(&ranked) {
             more.truncated = true;
             break;
         }
+        order.push(ranked.id);
     }
+    if order.is_empty() {
+        return Ok((Vec::new(), more));
+    }
+    // The LIMIT sits with the lock: rows another claimer holds are skipped, not counted.
+    let mut lock = Sql::new(true);
+    lock.push(r#"SELECT "job".* FROM job JOIN (VALUES "#);
+    for (i, id) in order.iter().enumerate() {
+        if i > 0 {
+            lock.push(", ");
+        }
+        lock.push("(")
+            .bind(*id)
+            .push("::uuid, ")
+            .bind(i as i64)
+            .push("::bigint)");
+    }
+    lock.push(r#") AS c(id, pos) ON c.id = "job"."id" WHERE "job"."status" IN ('PENDING', 'SCHEDULED') ORDER BY c.pos LIMIT "#)
+        .bind(batch as i64)
+        .push(" FOR UPDATE OF job SKIP LOCKED");
+    let models = job::Entity::find()
+        .from_raw_sql(lock.statement(tx))
+        .all(tx)
+        .await?;
     Ok((models, more))
+}
+
+/// Whether the tenant has waiting jobs with a concurrency key (`ix_job_waiting_keyed`).
+async fn keyed_waiting(tx: &DatabaseTransaction, tenant: &str) -> ServiceResult<bool> {
+    let found: Option<uuid::Uuid> = job::Entity::find()
+        .select_only()
+        .column(job::Column::Id)
+        .filter(job::Column::TenantId.eq(tenant))
+        .filter(jobs::queues::waiting())
+        .filter(job::Column::ConcurrencyKey.is_not_null())
+        .limit(1)
+        .into_tuple()
+        .one(tx)
+        .await?;
+    Ok(found.is_some())
+}
+
+/// The next batch in plain claim order (`priority DESC, COALESCE(runAt, createdAt), id`), for
+/// a tenant with no keys to take turns between: read lazily through the claim-order index and
+/// locked `FOR UPDATE SKIP LOCKED` on PostgreSQL, so locked rows are skipped as they are met.
+async fn plain_candidates(
+    tx: &DatabaseTransaction,
+    tenant: &str,
+    now: i64,
+    labels: &[String],
+    seen: &[uuid::Uuid],
+    batch: u64,
+) -> ServiceResult<(Vec<job::Model>, Batch)> {
+    let mut query = job::Entity::find()
+        .filter(job::Column::TenantId.eq(tenant))
+        .filter(jobs::queues::waiting())
+        .filter(
+            Condition::any()
+                .add(job::Column::RunAt.is_null())
+                .add(job::Column::RunAt.lte(now)),
+        )
+        .filter(Expr::cust(rules::job_blocked_sql(false)));
+    for label in labels {
+        query = query.filter(jobs::list::has_label(label));
+    }
+    if !seen.is_empty() {
+        query = query.filter(job::Column::Id.is_not_in(seen.iter().copied()));
+    }
+    let mut query = query
+        .order_by_desc(job::Column::Priority)
+        .order_by(
+            Expr::cust("COALESCE(run_at, created_at)"),
+            sea_orm::Order::Asc,
+        )
+        .order_by_asc(job::Column::Id)
+        .limit(batch);
+    if tx::is_postgres_tx(tx) {
+        query = query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    }
+    let rows = query.all(tx).await?;
+    let more = Batch {
+        total: rows.len() as i64,
+        // A full batch may have more behind it.
+        cut: rows.len() as u64 == batch,
+        truncated: false,
+    };
+    Ok((rows, more))
 }
 
 /// The labels a claim asks for: at most 100, each 1..50 characters after trimming.
@@ -283,12 +490,6 @@ impl ExecutorService {
 
         let tx = tx::begin_write(&self.db).await?;
         let postgres = tx::is_postgres_tx(&tx);
-        if postgres {
-            // The candidate statement takes milliseconds to plan and its plan does not depend
-            // on the values bound: plan it once per connection, not once per claim.
-            tx.execute_unprepared("SET LOCAL plan_cache_mode = force_generic_plan")
-                .await?;
-        }
         let now = self.clock.now_micros();
         let mut ledger = Ledger::default();
         let mut watch = BlockedWatch::new(&actor.tenant);
@@ -297,9 +498,20 @@ impl ExecutorService {
         let mut slots = Slots::default();
         let mut seen: Vec<uuid::Uuid> = Vec::new();
         let batch = (limit * 2 + 8) as u64;
+        // Without keys every job ranks 1 and fair order is plain claim order: take it lazily.
+        let fair = keyed_waiting(&tx, &actor.tenant).await?;
+        if postgres && fair {
+            // The fair statement takes milliseconds to plan and its plan does not depend on
+            // the values bound: plan it once per connection, not once per claim.
+            tx.execute_unprepared("SET LOCAL plan_cache_mode = force_generic_plan")
+                .await?;
+        }
         for _ in 0..MAX_BATCHES {
-            let (rows, more) =
-                candidates(&tx, &actor.tenant, now, &labels, &seen, limit as u64, batch).await?;
+            let (rows, more) = if fair {
+                candidates(&tx, &actor.tenant, now, &labels, &seen, limit as u64, batch).await?
+            } else {
+                plain_candidates(&tx, &actor.tenant, now, &labels, &seen, batch).await?
+            };
             if rows.is_empty() {
                 // Nothing runnable, or everything offered is being claimed by others.
                 break;
@@ -377,6 +589,42 @@ impl ExecutorService {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ranked(priority: i32, rank: i64, ready: i64, keyless: bool, frontier: bool) -> Ranked {
+        Ranked {
+            priority,
+            rank,
+            ready,
+            id: uuid::Uuid::from_u128(ready as u128),
+            keyless,
+            frontier,
+        }
+    }
+
+    #[test]
+    fn a_held_back_group_stops_the_walk_where_its_next_job_would_go() {
+        // Key A offered one job (rank 1) and holds more: its next has rank 2, so the other
+        // rank-1 jobs pass and the first rank-2 job does not.
+        let mut f = Frontier::default();
+        assert!(f.admits(&ranked(50, 1, 10, false, true)));
+        assert!(f.admits(&ranked(50, 1, 20, false, false)));
+        assert!(f.admits(&ranked(50, 1, 30, true, false)));
+        assert!(!f.admits(&ranked(50, 2, 15, false, false)));
+        // The keyless jobs held back rank 1 and are no older: nothing after the frontier
+        // passes, but a higher priority would have come first anyway.
+        let mut f = Frontier::default();
+        assert!(f.admits(&ranked(90, 1, 5, true, false)));
+        assert!(f.admits(&ranked(50, 1, 10, true, true)));
+        assert!(!f.admits(&ranked(50, 1, 11, false, false)));
+        // No frontier: everything passes.
+        let mut f = Frontier::default();
+        for r in [
+            ranked(50, 1, 1, false, false),
+            ranked(10, 3, 2, false, false),
+        ] {
+            assert!(f.admits(&r));
+        }
+    }
 
     #[test]
     fn claim_labels_are_checked_trimmed_and_deduplicated() {
