@@ -188,6 +188,8 @@ async fn seed(db: &DatabaseConnection, tenant: &str, n: usize, seed: u64) -> Dur
                 idempotency_key: sea_orm::Set(None),
                 concurrency_key: sea_orm::Set(None),
                 released_attempts: sea_orm::Set(0),
+                limit_max_tokens: sea_orm::Set(None),
+                limit_max_cost: sea_orm::Set(None),
             });
         }
         let tx = sea_orm::TransactionTrait::begin(db).await.expect("begin");

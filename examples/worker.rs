@@ -7,7 +7,7 @@
 //! It waits for work on a `jobEvents` subscription (a new, rescheduled, unblocked or released
 //! job wakes it), with a slow poll as the fallback (a retry's backoff passes without an event),
 //! and claims by labels as many jobs as it has free slots (`--concurrency`, default 1). Each job
-//! runs its steps: every step is saved as a checkpoint and its cost recorded, so a retry resumes
+//! runs its steps: every step is saved as a checkpoint and its usage recorded, so a retry resumes
 //! after `lastCompletedStep`. It completes or fails with `attempt`, so a stale worker is fenced:
 //! a lost lease shows as a refused checkpoint or completion, and the worker drops the job.
 //!
@@ -30,8 +30,11 @@
 //! would otherwise keep alive.
 //!
 //! What a job asks of it, in its `executionContext` (all optional):
-//! `{"steps": 3, "stepMs": 100, "costPerStep": "0.01", "failOnceAtStep": 2}`; the last makes
-//! the first attempt fail at that step, to show a resumed retry.
+//! `{"steps": 3, "stepMs": 100, "costPerStep": "0.01", "tokensPerStep": 1000, "model": "m",
+//! "failOnceAtStep": 2}`; each step reports its usage (`recordUsage`: the tokens, a quarter as
+//! many output tokens, one tool call, and the step's cost), and a job whose `limits` that
+//! crosses is stopped at the next step. `failOnceAtStep` makes the first attempt fail at that
+//! step, to show a resumed retry.
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -276,6 +279,8 @@ async fn work(api: &Api, job: &Value, cancelling: &AtomicBool) -> Outcome {
     let steps = context["steps"].as_i64().unwrap_or(3);
     let step_ms = context["stepMs"].as_u64().unwrap_or(100);
     let cost = context["costPerStep"].as_str().unwrap_or("0.01");
+    let model = context["model"].as_str().unwrap_or("example-model");
+    let tokens = context["tokensPerStep"].as_i64().unwrap_or(1000);
     let fail_at = context["failOnceAtStep"].as_i64();
     let first = job["lastCompletedStep"].as_i64().unwrap_or(0) + 1;
 
@@ -307,13 +312,26 @@ async fn work(api: &Api, job: &Value, cancelling: &AtomicBool) -> Outcome {
         if let Err(e) = saved {
             return Outcome::Lost(format!("checkpoint refused: {e}"));
         }
-        // Best effort and not repeated: a repeat whose first try landed would count twice.
-        let _ = api
+        // What the step used, with its cost. Best effort and not repeated: a repeat whose first
+        // try landed would count twice. A job whose token or cost limit this crosses comes
+        // back CANCELLING: the worker stops it at the next step, as for any cancel.
+        let usage = json!({
+            "model": model,
+            "inputTokens": tokens,
+            "outputTokens": tokens / 4,
+            "toolCalls": 1,
+            "amount": cost,
+        });
+        if let Ok(data) = api
             .call(
-                "mutation($id: UUID!, $c: Decimal!, $a: Int) { recordJobCost(id: $id, amount: $c, attempt: $a) { id } }",
-                json!({"id": id, "c": cost, "a": attempt}),
+                "mutation($id: UUID!, $u: UsageInput!, $a: Int) { recordUsage(id: $id, usage: $u, attempt: $a) { status } }",
+                json!({"id": id, "u": usage, "a": attempt}),
             )
-            .await;
+            .await
+            && data["recordUsage"]["status"] == "CANCELLING"
+        {
+            cancelling.store(true, Ordering::Relaxed);
+        }
     }
     // Every step done (even if a cancel came during the last one: completing a CANCELLING job
     // is allowed, and the work did finish).

@@ -63,6 +63,10 @@ pub struct Model {
     /// Attempts of the current series handed back by releaseJobs (not counted toward
     /// `maxAttempts`).
     pub released_attempts: i32,
+    /// Per-job limit on the series' tokens (input + cached + output); null: none.
+    pub limit_max_tokens: Option<i64>,
+    /// Per-job limit on the series' cost, in nano-units; null: none.
+    pub limit_max_cost: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -21,3 +21,5 @@ pub mod status;
 pub mod task;
 pub mod task_dependency;
 pub mod task_label;
+pub mod usage_daily;
+pub mod usage_record;

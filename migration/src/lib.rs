@@ -8,6 +8,7 @@ mod m20261130_000002_list_search_and_indexes;
 mod m20261130_000003_ready_work_indexes;
 mod m20261201_000001_event_retention;
 mod m20261202_000001_concurrency_keys;
+mod m20261202_000002_usage;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000003_ready_work_indexes::Migration),
             Box::new(m20261201_000001_event_retention::Migration),
             Box::new(m20261202_000001_concurrency_keys::Migration),
+            Box::new(m20261202_000002_usage::Migration),
         ]
     }
 }

@@ -95,12 +95,17 @@ impl<'de> serde::Deserialize<'de> for Money {
 }
 
 /// A sum of amounts, held in i128 so that adding many rows cannot overflow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct MoneySum(i128);
 
 impl MoneySum {
     pub fn add(&mut self, m: Money) {
         self.0 += i128::from(m.0);
+    }
+
+    /// Adds another sum.
+    pub fn add_sum(&mut self, other: MoneySum) {
+        self.0 += other.0;
     }
 
     /// Subtracts another sum.

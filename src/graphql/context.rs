@@ -7,7 +7,7 @@ use crate::graphql::error::to_gql;
 use crate::graphql::loaders::{
     JobBlockedLoader, JobEdgesLoader, JobEventsLoader, JobLinksLoader, JobLoader, ProgressLoader,
     RunsLoader, SubtasksLoader, TaskBlockedLoader, TaskEdgesLoader, TaskEventsLoader,
-    TaskLinksLoader, TaskLoader,
+    TaskLinksLoader, TaskLoader, UsageLoader,
 };
 use crate::services::Services;
 use async_graphql::dataloader::DataLoader;
@@ -82,5 +82,6 @@ pub fn for_actor_with_window(
         .data(loader!(TaskEdgesLoader))
         .data(loader!(JobEventsLoader))
         .data(loader!(TaskEventsLoader))
+        .data(loader!(UsageLoader))
         .data(actor)
 }

@@ -4,6 +4,7 @@ use crate::auth::Actor;
 use crate::graphql::error::to_gql;
 use crate::services::Services;
 use crate::services::jobs::JobRun;
+use crate::services::usage::{Owner, Usage};
 use async_graphql::dataloader::Loader;
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -228,3 +229,45 @@ loader!(
     TaskEventsLoader, RecordEventsKey => crate::services::paging::Page<crate::services::events::Event>,
     |this, keys| load_record_events(&this.services, &this.actor, crate::events::store::RecordColumn::Task, keys)
 );
+
+/// `usage` of jobs, runs and tasks, many at once (one statement per kind in a batch).
+pub struct UsageLoader {
+    services: Services,
+    actor: Actor,
+}
+
+impl UsageLoader {
+    pub fn new(services: Services, actor: Actor) -> Self {
+        Self { services, actor }
+    }
+}
+
+impl Loader<(Owner, Uuid)> for UsageLoader {
+    type Value = Usage;
+    type Error = async_graphql::Error;
+
+    async fn load(
+        &self,
+        keys: &[(Owner, Uuid)],
+    ) -> Result<HashMap<(Owner, Uuid), Self::Value>, Self::Error> {
+        let mut out = HashMap::new();
+        for owner in [Owner::Job, Owner::Run, Owner::Task] {
+            let ids: Vec<Uuid> = keys
+                .iter()
+                .filter(|(o, _)| *o == owner)
+                .map(|(_, id)| *id)
+                .collect();
+            if ids.is_empty() {
+                continue;
+            }
+            let found = self
+                .services
+                .usage
+                .of(&self.actor, owner, &ids)
+                .await
+                .map_err(to_gql)?;
+            out.extend(found.into_iter().map(|(id, u)| ((owner, id), u)));
+        }
+        Ok(out)
+    }
+}

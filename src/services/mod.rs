@@ -21,6 +21,7 @@ pub mod stats;
 pub mod tasks;
 pub mod tx;
 pub mod update;
+pub mod usage;
 pub mod validate;
 pub mod view;
 
@@ -70,6 +71,7 @@ pub struct Services {
     pub dependencies: dependencies::DependencyService,
     pub budgets: budgets::BudgetService,
     pub concurrency: concurrency::ConcurrencyService,
+    pub usage: usage::UsageService,
     pub events: events::EventService,
     clock: Clock,
     bus: Arc<dyn EventBus>,
@@ -107,6 +109,7 @@ impl Services {
             ),
             budgets: budgets::BudgetService::new(db.clone(), clock.clone()),
             concurrency: concurrency::ConcurrencyService::new(db.clone(), clock.clone()),
+            usage: usage::UsageService::new(db.clone()),
             events: events::EventService::new(db.clone(), clock.clone(), bus.clone()),
             clock,
             bus,

@@ -311,6 +311,32 @@ pub fn money(field: &str, value: Decimal) -> ServiceResult<Money> {
         .map_err(|e| ServiceError::bad_input(field, format!("`{field}`: {e}")))
 }
 
+/// An amount that must be above zero.
+pub fn positive_money(field: &str, value: Decimal) -> ServiceResult<Money> {
+    let m = money(field, value)?;
+    if m.nanos() <= 0 {
+        return Err(ServiceError::bad_input(
+            field,
+            format!("`{field}` must be above zero"),
+        ));
+    }
+    Ok(m)
+}
+
+/// The most a per-job token limit may be (10^15 tokens).
+pub const MAX_TOKEN_LIMIT: i64 = 1_000_000_000_000_000;
+
+/// A per-job token limit: 1..10^15.
+pub fn token_limit(field: &str, value: i64) -> ServiceResult<i64> {
+    if !(1..=MAX_TOKEN_LIMIT).contains(&value) {
+        return Err(ServiceError::bad_input(
+            field,
+            format!("`{field}` must be between 1 and {MAX_TOKEN_LIMIT}"),
+        ));
+    }
+    Ok(value)
+}
+
 /// An amount that must not be negative.
 pub fn non_negative_money(field: &str, value: Decimal) -> ServiceResult<Money> {
     let m = money(field, value)?;

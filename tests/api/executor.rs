@@ -847,6 +847,14 @@ async fn the_example_worker_drains_50_jobs(app: TestApp) {
     let long = app
         .create_job(&alice, json!({"title": "long", "priority": 100, "executionContext": {"steps": 600, "stepMs": 50}}))
         .await;
+    // 1,250 tokens a step against a limit of 2,500: the third step crosses it.
+    let limited = app
+        .create_job(
+            &alice,
+            json!({"title": "limited", "priority": 95, "limits": {"maxTokens": 2500},
+            "executionContext": {"steps": 50, "stepMs": 20, "tokensPerStep": 1000, "model": "m"}}),
+        )
+        .await;
     let spawn = |name: &str| {
         let token = app
             .state
@@ -905,8 +913,8 @@ async fn the_example_worker_drains_50_jobs(app: TestApp) {
                 .find(|b| b["status"] == s)
                 .map_or(0, |b| b["count"].as_i64().unwrap())
         };
-        if count("SUCCEEDED") + count("CANCELLED") == 50 {
-            assert_eq!((count("SUCCEEDED"), count("CANCELLED")), (49, 1));
+        if count("SUCCEEDED") + count("CANCELLED") == 51 {
+            assert_eq!((count("SUCCEEDED"), count("CANCELLED")), (49, 2));
             break;
         }
         assert!(
@@ -918,6 +926,20 @@ async fn the_example_worker_drains_50_jobs(app: TestApp) {
     let l = job(&app, &alice, &long["id"]).await;
     assert_eq!(l["status"], "CANCELLED");
     assert_eq!(l["cancelReason"], "not needed");
+    // The limited job was stopped when its usage crossed the limit, having reported it.
+    let lim = app
+        .ok(
+            &alice,
+            "query($id: UUID!) { job(id: $id) { status cancelReason usage { inputTokens outputTokens toolCalls byModel { model } } } }",
+            json!({"id": limited["id"]}),
+        )
+        .await["job"]
+        .clone();
+    assert_eq!(lim["status"], "CANCELLED");
+    assert_eq!(lim["cancelReason"], "token limit exceeded");
+    assert_eq!(lim["usage"]["inputTokens"], 3000);
+    assert_eq!(lim["usage"]["outputTokens"], 750);
+    assert_eq!(lim["usage"]["byModel"], json!([{"model": "m"}]));
     let f = job(&app, &alice, &flaky["id"]).await;
     assert_eq!(f["status"], "SUCCEEDED");
     let runs: Vec<(Value, Value)> = f["runs"]

@@ -25,5 +25,6 @@ mod statements;
 mod subscriptions;
 mod tasks;
 mod transitions;
+mod usage;
 mod validation;
 mod ws_client;

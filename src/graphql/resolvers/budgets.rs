@@ -1,10 +1,11 @@
-//! Budgets and plans.
+//! Budgets, plans and the usage report.
 
 use crate::graphql::context::{actor, services};
 use crate::graphql::error::to_gql;
 use crate::graphql::scalars::Decimal;
 use crate::graphql::scalars::Uuid;
 use crate::graphql::types::plan::{Budget, Plan};
+use crate::graphql::types::usage::{UsageFilter, UsageGroup, UsageRow};
 use async_graphql::{Context, Object, Result};
 
 #[derive(Default)]
@@ -21,6 +22,31 @@ impl BudgetQuery {
                 .await
                 .map_err(to_gql)?,
         ))
+    }
+
+    /// Usage summed by the groups asked for (none: one row for everything), largest amount first.
+    #[graphql(complexity = "crate::graphql::cost::list(child_complexity)")]
+    async fn usage_report(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<UsageFilter>,
+        group_by: Option<Vec<UsageGroup>>,
+    ) -> Result<Vec<UsageRow>> {
+        let groups: Vec<_> = group_by
+            .unwrap_or_default()
+            .into_iter()
+            .map(Into::into)
+            .collect();
+        let rows = services(ctx)?
+            .usage
+            .report(
+                actor(ctx)?,
+                &filter.map(Into::into).unwrap_or_default(),
+                &groups,
+            )
+            .await
+            .map_err(to_gql)?;
+        Ok(rows.into_iter().map(UsageRow).collect())
     }
 
     /// The tenant-wide budget when planId is null.

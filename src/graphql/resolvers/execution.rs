@@ -1,4 +1,4 @@
-//! The execution mutations: execution contexts, checkpoints and costs of jobs and tasks.
+//! The execution mutations: execution contexts, checkpoints, costs and usage of jobs and tasks.
 
 use crate::graphql::context::{actor, services};
 use crate::graphql::error::to_gql;
@@ -7,6 +7,7 @@ use crate::graphql::scalars::Uuid;
 use crate::graphql::types::execution::{CheckpointInput, ContextMode};
 use crate::graphql::types::job::Job;
 use crate::graphql::types::task::Task;
+use crate::graphql::types::usage::UsageInput;
 use async_graphql::{Context, Object, Result};
 
 #[derive(Default)]
@@ -67,6 +68,22 @@ impl ExecutionMutation {
         Ok(Job(job))
     }
 
+    /// Report tokens, tool calls and their cost; lands on the open run like a cost.
+    async fn record_usage(
+        &self,
+        ctx: &Context<'_>,
+        id: Uuid,
+        usage: UsageInput,
+        attempt: Option<i32>,
+    ) -> Result<Job> {
+        let job = services(ctx)?
+            .execution
+            .record_usage(actor(ctx)?, id.0, &usage.into(), attempt)
+            .await
+            .map_err(to_gql)?;
+        Ok(Job(job))
+    }
+
     /// Changes the task's execution context (always a JSON object), in any status: MERGE
     /// applies `patch` as an RFC 7396 merge patch, REPLACE swaps the context for it.
     async fn update_task_execution_context(
@@ -107,6 +124,21 @@ impl ExecutionMutation {
         let task = services(ctx)?
             .execution
             .record_task_cost(actor(ctx)?, id.0, amount.0)
+            .await
+            .map_err(to_gql)?;
+        Ok(Task(task))
+    }
+
+    /// Report tokens, tool calls and their cost on a task (its amount is a task cost).
+    async fn record_task_usage(
+        &self,
+        ctx: &Context<'_>,
+        id: Uuid,
+        usage: UsageInput,
+    ) -> Result<Task> {
+        let task = services(ctx)?
+            .execution
+            .record_task_usage(actor(ctx)?, id.0, &usage.into())
             .await
             .map_err(to_gql)?;
         Ok(Task(task))

@@ -114,7 +114,7 @@ fn usage(e: &EventHead) -> Option<ModelUsage> {
         cached_input_tokens: u.cached_input_tokens,
         output_tokens: u.output_tokens,
         tool_calls: u.tool_calls,
-        amount: e.details.amount.unwrap_or_default(),
+        amount: e.details.amount.unwrap_or_default().to_decimal(),
     })
 }
 

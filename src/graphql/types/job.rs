@@ -11,7 +11,7 @@ use crate::graphql::loaders::{
     JobBlockedLoader, JobEdgesLoader, JobLinksLoader, JobLoader, ProgressLoader, RunsLoader,
 };
 use crate::graphql::scalars::Uuid;
-use crate::graphql::scalars::{DateTime, Decimal};
+use crate::graphql::scalars::{BigInt, DateTime, Decimal};
 use crate::services::events::read::page_args;
 use crate::services::jobs;
 use crate::services::paging::Page;
@@ -171,6 +171,13 @@ impl Job {
     async fn lease_expires_at(&self) -> Option<DateTime> {
         self.0.lease_expires_at.map(DateTime::from_micros)
     }
+    /// Tokens, tool calls and money reported for this job, over all its runs.
+    async fn usage(&self, ctx: &Context<'_>) -> Result<super::usage::Usage> {
+        super::usage::of(ctx, crate::services::usage::Owner::Job, self.0.id).await
+    }
+    async fn limits(&self) -> JobLimits {
+        JobLimits(self.0.limits.clone())
+    }
     /// Jobs sharing a key share its concurrency limit, and claims take turns between keys.
     async fn concurrency_key(&self) -> Option<&str> {
         self.0.concurrency_key.as_deref()
@@ -259,6 +266,10 @@ pub struct JobRun(pub jobs::JobRun);
 impl JobRun {
     async fn id(&self) -> Uuid {
         Uuid::from(self.0.id)
+    }
+    /// What was reported during this attempt.
+    async fn usage(&self, ctx: &Context<'_>) -> Result<super::usage::Usage> {
+        super::usage::of(ctx, crate::services::usage::Owner::Run, self.0.id).await
     }
     /// Numbers the series of attempts (a new series starts at creation, retryJob and each cron occurrence).
     async fn series(&self) -> i32 {
@@ -351,5 +362,18 @@ impl JobCount {
             .await
             .map_err(to_gql)?;
         Ok(i32::try_from(n).unwrap_or(i32::MAX))
+    }
+}
+
+/// Hard stops for one job: crossing one moves a RUNNING job to CANCELLING with the reason.
+pub struct JobLimits(pub jobs::JobLimits);
+
+#[Object(name = "JobLimits")]
+impl JobLimits {
+    async fn max_tokens(&self) -> Option<BigInt> {
+        self.0.max_tokens.map(BigInt)
+    }
+    async fn max_cost(&self) -> Option<Decimal> {
+        self.0.max_cost.map(Into::into)
     }
 }

@@ -2,7 +2,7 @@
 
 use super::enums::{JobOrderField, JobStatus, PriorityLevel, SortDirection};
 use crate::graphql::scalars::Uuid;
-use crate::graphql::scalars::{DateTime, Decimal};
+use crate::graphql::scalars::{BigInt, DateTime, Decimal};
 use crate::services::Patch;
 use crate::services::jobs;
 use crate::services::update::SharedPatch;
@@ -28,6 +28,24 @@ impl From<RetryPolicyInput> for jobs::RetryPolicyPatch {
             initial_backoff_seconds: p.initial_backoff_seconds,
             backoff_multiplier: p.backoff_multiplier,
             max_backoff_seconds: p.max_backoff_seconds,
+        }
+    }
+}
+
+/// Hard stops for one job, counted within the current series. On update an absent field keeps its value and null clears it.
+#[derive(InputObject, Clone, Default)]
+pub struct JobLimitsInput {
+    /// Tokens (input + cached + output), 1..10^15.
+    pub max_tokens: MaybeUndefined<BigInt>,
+    /// Above zero.
+    pub max_cost: MaybeUndefined<Decimal>,
+}
+
+impl From<JobLimitsInput> for jobs::LimitsPatch {
+    fn from(l: JobLimitsInput) -> Self {
+        Self {
+            max_tokens: patch(l.max_tokens, |t| t.0),
+            max_cost: patch(l.max_cost, |c| c.0),
         }
     }
 }
@@ -76,6 +94,7 @@ pub struct CreateJobInput {
     pub idempotency_key: Option<String>,
     /// 1..200 characters: a customer, a model, a repository… Jobs sharing a key share its limit.
     pub concurrency_key: Option<String>,
+    pub limits: Option<JobLimitsInput>,
 }
 
 impl From<CreateJobInput> for jobs::NewJob {
@@ -96,6 +115,7 @@ impl From<CreateJobInput> for jobs::NewJob {
             schedule: i.schedule.map(Into::into),
             idempotency_key: i.idempotency_key,
             concurrency_key: i.concurrency_key,
+            limits: i.limits.map(Into::into),
         }
     }
 }
@@ -116,6 +136,8 @@ pub struct UpdateJobInput {
     pub retry_policy: MaybeUndefined<RetryPolicyInput>,
     /// Cannot change while the job is RUNNING or CANCELLING; null removes the key.
     pub concurrency_key: MaybeUndefined<String>,
+    /// Null or absent: the limits stay as they are.
+    pub limits: Option<JobLimitsInput>,
 }
 
 /// `MaybeUndefined` (GraphQL) as `Patch` (services).
@@ -143,6 +165,7 @@ impl From<UpdateJobInput> for jobs::JobPatch {
             },
             retry_policy: patch(i.retry_policy, Into::into),
             concurrency_key: patch(i.concurrency_key, |k| k),
+            limits: i.limits.map(Into::into),
         }
     }
 }

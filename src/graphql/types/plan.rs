@@ -3,10 +3,12 @@
 use super::graph::Progress;
 use super::job::Job;
 use super::task::Task;
+use crate::graphql::loaders::UsageLoader;
 use crate::graphql::scalars::Decimal;
 use crate::graphql::scalars::Uuid;
 use crate::services::budgets;
-use async_graphql::Object;
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{Context, Object, Result};
 
 /// A spending limit for the tenant or one plan.
 pub struct Budget(pub budgets::Budget);
@@ -62,5 +64,18 @@ impl Plan {
     }
     async fn budget(&self) -> Option<Budget> {
         self.0.budget.clone().map(Budget)
+    }
+    /// Usage of its jobs and tasks.
+    async fn usage(&self, ctx: &Context<'_>) -> Result<super::usage::Usage> {
+        use crate::services::usage::{Owner, merged};
+        let loader = ctx.data_unchecked::<DataLoader<UsageLoader>>();
+        let keys = self
+            .0
+            .jobs
+            .iter()
+            .map(|j| (Owner::Job, j.id))
+            .chain(self.0.tasks.iter().map(|t| (Owner::Task, t.id)));
+        let found = loader.load_many(keys).await?;
+        Ok(super::usage::Usage(merged(found.values())))
     }
 }

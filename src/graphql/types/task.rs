@@ -115,6 +115,10 @@ impl Task {
     async fn actual_cost(&self) -> Decimal {
         self.0.actual_cost.into()
     }
+    /// Tokens, tool calls and money reported for this task.
+    async fn usage(&self, ctx: &Context<'_>) -> Result<super::usage::Usage> {
+        super::usage::of(ctx, crate::services::usage::Owner::Task, self.0.id).await
+    }
     async fn checkpoint_data(
         &self,
         ctx: &Context<'_>,

@@ -15,6 +15,7 @@ use crate::services::events::EventDraft;
 use crate::services::tasks::state::is_open;
 use crate::services::tasks::{self, Task};
 use crate::services::tx;
+use crate::services::usage::{self, Landing, Report, UsageInput};
 use entity::task;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
@@ -142,6 +143,48 @@ impl ExecutionService {
             Some(detail),
         )
         .await
+    }
+
+    /// recordTaskUsage: stores what was used on the task, charged to its assignee; the
+    /// `amount` is added to the task's `actualCost` as recordTaskCost would (task costs never
+    /// count toward budgets). One `task.usage_recorded` event.
+    pub async fn record_task_usage(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        input: &UsageInput,
+    ) -> ServiceResult<Task> {
+        let (tx, before) = self
+            .begin_on_task(actor, id, "record usage of this task")
+            .await?;
+        let report = Report::check(input)?;
+        let now = self.clock.now_micros();
+        let landing = Landing {
+            tenant: &before.tenant_id,
+            job_id: None,
+            series: 0,
+            run_id: None,
+            task_id: Some(before.id),
+            plan_id: before.plan_id,
+            agent: before.assigned_agent.as_deref(),
+        };
+        usage::record(&tx, &landing, &report, now).await?;
+        let mut after = before.clone();
+        if let Some(amount) = report.amount {
+            after.actual_cost = add_cost(before.actual_cost, amount)?;
+        }
+        bump(&mut after, now);
+        let [usage, amount] = report.event_details();
+        tasks::save(&tx, &before, &after).await?;
+        let links = tasks::linked_jobs(&tx, &[after.id])
+            .await?
+            .remove(&after.id)
+            .unwrap_or_default();
+        let event = EventDraft::task("task.usage_recorded", &after, links)
+            .with(usage.0, usage.1)
+            .with(amount.0, amount.1);
+        tasks::commit(&*self.bus, tx, actor, now, vec![event]).await?;
+        Ok(Task::from(after))
     }
 }
 

@@ -13,7 +13,8 @@ mod write;
 pub(crate) use lifecycle::{close_run, enter_waiting, open_attempt, started_events};
 pub use list::{JobFilter, JobOrder, JobOrderField, JobPage};
 pub use model::{
-    CancelMode, Delegation, Job, JobPatch, JobResult, JobRun, NewJob, ScheduleRequest, policy_of,
+    CancelMode, Delegation, Job, JobLimits, JobPatch, JobResult, JobRun, LimitsPatch, NewJob,
+    ScheduleRequest, policy_of,
 };
 pub use retry::{RetryPolicy, RetryPolicyPatch};
 

@@ -77,6 +77,8 @@ pub struct Job {
     pub idempotency_key: Option<String>,
     #[serde(default)]
     pub concurrency_key: Option<String>,
+    #[serde(default)]
+    pub limits: JobLimits,
     /// The live row's JSON documents; `None` in a view built from a snapshot.
     #[serde(skip)]
     pub documents: Option<Documents>,
@@ -118,6 +120,10 @@ impl Job {
             lease_expires_at: row.lease_expires_at,
             idempotency_key: row.idempotency_key.clone(),
             concurrency_key: row.concurrency_key.clone(),
+            limits: JobLimits {
+                max_tokens: row.limit_max_tokens,
+                max_cost: row.limit_max_cost.map(Money::from_nanos),
+            },
             documents,
         }
     }
@@ -219,6 +225,47 @@ pub struct NewJob {
     pub schedule: Option<ScheduleRequest>,
     pub idempotency_key: Option<String>,
     pub concurrency_key: Option<String>,
+    pub limits: Option<LimitsPatch>,
+}
+
+/// A job's hard stops (DESIGN.md §6, "Per-job limits"), counted within the current series.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobLimits {
+    #[serde(default)]
+    pub max_tokens: Option<i64>,
+    #[serde(default)]
+    pub max_cost: Option<Money>,
+}
+
+/// Limits as given: on update an absent field keeps its value, null clears it.
+#[derive(Debug, Clone, Default)]
+pub struct LimitsPatch {
+    pub max_tokens: Patch<i64>,
+    pub max_cost: Patch<Decimal>,
+}
+
+impl LimitsPatch {
+    /// Applies the patch to a row's limit columns, validating what it sets.
+    pub(crate) fn apply(&self, row: &mut job::Model) -> crate::error::ServiceResult<()> {
+        use crate::services::validate;
+        match self.max_tokens {
+            Patch::Keep => {}
+            Patch::Clear => row.limit_max_tokens = None,
+            Patch::Set(t) => {
+                row.limit_max_tokens = Some(validate::token_limit("input.limits.maxTokens", t)?)
+            }
+        }
+        match self.max_cost {
+            Patch::Keep => {}
+            Patch::Clear => row.limit_max_cost = None,
+            Patch::Set(c) => {
+                row.limit_max_cost =
+                    Some(validate::positive_money("input.limits.maxCost", c)?.nanos())
+            }
+        }
+        Ok(())
+    }
 }
 
 /// updateJob's command: `Keep` leaves a field alone, `Clear` sets it to null.
@@ -228,6 +275,7 @@ pub struct JobPatch {
     pub retry_policy: Patch<RetryPolicyPatch>,
     /// Cannot change while the job is RUNNING or CANCELLING.
     pub concurrency_key: Patch<String>,
+    pub limits: Option<LimitsPatch>,
 }
 
 /// completeJob's result.

@@ -154,7 +154,13 @@ impl JobService {
             idempotency_key: key,
             concurrency_key,
             released_attempts: 0,
+            limit_max_tokens: None,
+            limit_max_cost: None,
         };
+        let mut row = row;
+        if let Some(limits) = &input.limits {
+            limits.apply(&mut row)?;
+        }
         let active = row.clone().into_active_model().reset_all();
         active.insert(&tx).await?;
         write_labels(&tx, &row, &labels).await?;
@@ -205,6 +211,10 @@ impl JobService {
             Patch::Set(k) => {
                 after.concurrency_key = Some(validate::concurrency_key("input.concurrencyKey", k)?)
             }
+        }
+        if let Some(limits) = &patch.limits {
+            // A lowered limit acts at the next recording.
+            limits.apply(&mut after)?;
         }
         if after.concurrency_key != before.concurrency_key
             && matches!(before.status, JobStatus::Running | JobStatus::Cancelling)
