@@ -92,6 +92,35 @@ impl Frontier {
     }
 }
 
+/// Walks ranked candidate rows (columns `id`, `p`, `rank`, `ready`, `keyless`, `candidates`,
+/// `cut`, `frontier`) in claim order: how many come before every job a group held back, and
+/// what the batch says of the candidates behind it.
+fn walk(rows: &[sea_orm::QueryResult]) -> ServiceResult<(usize, Batch)> {
+    let mut more = Batch {
+        total: 0,
+        cut: false,
+        truncated: false,
+    };
+    let mut frontier = Frontier::default();
+    for (i, row) in rows.iter().enumerate() {
+        more.total = row.try_get::<i64>("", "candidates")?;
+        more.cut = row.try_get::<i64>("", "cut")? == 1;
+        let ranked = Ranked {
+            priority: row.try_get("", "p")?,
+            rank: row.try_get("", "rank")?,
+            ready: row.try_get("", "ready")?,
+            id: row.try_get("", "id")?,
+            keyless: row.try_get::<i64>("", "keyless")? == 1,
+            frontier: row.try_get::<i64>("", "frontier")? == 1,
+        };
+        if !frontier.admits(&ranked) {
+            more.truncated = true;
+            return Ok((i, more));
+        }
+    }
+    Ok((rows.len(), more))
+}
+
 /// What a batch of candidates said about the ones behind it.
 #[derive(Debug, Clone, Copy)]
 struct Batch {
@@ -298,38 +327,18 @@ async fn candidates(
     // The candidates in claim order. `frontier`: the last row a group offered while it had
     // more; `cut`: some group had more than it offered.
     let ranked = r#"SELECT id, p, CASE WHEN k = '' THEN 1 ELSE busy + pos END AS rank, ready, CAST(CASE WHEN k = '' THEN 1 ELSE 0 END AS BIGINT) AS keyless, COUNT(*) OVER () AS candidates, CAST(MAX(CASE WHEN offered >= held THEN 1 ELSE 0 END) OVER () AS BIGINT) AS cut, CAST(CASE WHEN offered >= held AND pos = offered THEN 1 ELSE 0 END AS BIGINT) AS frontier FROM (SELECT o.*, CASE WHEN k = '' THEN (SELECT nk FROM lim) ELSE (SELECT n FROM lim) END AS held FROM o) o"#;
-    let mut more = Batch {
-        total: 0,
-        cut: false,
-        truncated: false,
-    };
     if !postgres {
         // SQLite: one statement (no locks; the single writer has excluded every other claim).
-        sql.push(r#"SELECT "job".*, n.p AS n_p, n.rank AS n_rank, n.ready AS n_ready, n.keyless, n.candidates, n.cut, n.frontier FROM job JOIN ("#)
+        sql.push(r#"SELECT "job".*, n.p, n.rank, n.ready, n.keyless, n.candidates, n.cut, n.frontier FROM job JOIN ("#)
             .push(ranked)
             .push(r#") n ON n.id = "job"."id" WHERE "job"."status" IN ('PENDING', 'SCHEDULED') ORDER BY n.p DESC, n.rank, n.ready, n.id LIMIT "#)
             .bind(batch as i64);
         let rows = tx.query_all_raw(sql.statement(tx)).await?;
-        let mut models = Vec::with_capacity(rows.len());
-        let mut frontier = Frontier::default();
-        for row in rows {
-            more.total = row.try_get::<i64>("", "candidates")?;
-            more.cut = row.try_get::<i64>("", "cut")? == 1;
-            let model = job::Model::from_query_result(&row, "")?;
-            let ranked = Ranked {
-                priority: row.try_get("", "n_p")?,
-                rank: row.try_get("", "n_rank")?,
-                ready: row.try_get("", "n_ready")?,
-                id: model.id,
-                keyless: row.try_get::<i64>("", "keyless")? == 1,
-                frontier: row.try_get::<i64>("", "frontier")? == 1,
-            };
-            if !frontier.admits(&ranked) {
-                more.truncated = true;
-                break;
-            }
-            models.push(model);
-        }
+        let (admitted, more) = walk(&rows)?;
+        let models = rows[..admitted]
+            .iter()
+            .map(|row| job::Model::from_query_result(row, ""))
+            .collect::<Result<Vec<_>, _>>()?;
         return Ok((models, more));
     }
     // PostgreSQL: the ranked ids first, then the lock in a statement of its own, whose plan
@@ -338,25 +347,12 @@ async fn candidates(
         .push(ranked)
         .push(") n ORDER BY p DESC, rank, ready, id LIMIT ")
         .bind(window);
-    let mut order: Vec<uuid::Uuid> = Vec::new();
-    let mut frontier = Frontier::default();
-    for row in tx.query_all_raw(sql.statement(tx)).await? {
-        more.total = row.try_get::<i64>("", "candidates")?;
-        more.cut = row.try_get::<i64>("", "cut")? == 1;
-        let ranked = Ranked {
-            priority: row.try_get("", "p")?,
-            rank: row.try_get("", "rank")?,
-            ready: row.try_get("", "ready")?,
-            id: row.try_get("", "id")?,
-            keyless: row.try_get::<i64>("", "keyless")? == 1,
-            frontier: row.try_get::<i64>("", "frontier")? == 1,
-        };
-        if !frontier.admits(&ranked) {
-            more.truncated = true;
-            break;
-        }
-        order.push(ranked.id);
-    }
+    let rows = tx.query_all_raw(sql.statement(tx)).await?;
+    let (admitted, more) = walk(&rows)?;
+    let order = rows[..admitted]
+        .iter()
+        .map(|row| row.try_get::<uuid::Uuid>("", "id"))
+        .collect::<Result<Vec<_>, _>>()?;
     if order.is_empty() {
         return Ok((Vec::new(), more));
     }
