@@ -213,6 +213,25 @@ pub struct ModelUsage {
     pub amount: MoneySum,
 }
 
+impl ModelUsage {
+    /// Adds another row of the same model.
+    fn add(&mut self, other: &ModelUsage) {
+        self.input_tokens += other.input_tokens;
+        self.cached_input_tokens += other.cached_input_tokens;
+        self.output_tokens += other.output_tokens;
+        self.tool_calls += other.tool_calls;
+        self.amount.add_sum(other.amount);
+    }
+
+    /// An empty row of `model`.
+    fn of(model: &str) -> Self {
+        Self {
+            model: model.to_string(),
+            ..Default::default()
+        }
+    }
+}
+
 impl Usage {
     /// Adds one model's row (rows arrive ordered by model).
     fn push(&mut self, row: ModelUsage) {
@@ -301,17 +320,10 @@ pub fn merged<'a>(parts: impl IntoIterator<Item = &'a Usage>) -> Usage {
     let mut by_model: std::collections::BTreeMap<Vec<u8>, ModelUsage> = Default::default();
     for part in parts {
         for m in &part.by_model {
-            let e = by_model
+            by_model
                 .entry(m.model.as_bytes().to_vec())
-                .or_insert_with(|| ModelUsage {
-                    model: m.model.clone(),
-                    ..Default::default()
-                });
-            e.input_tokens += m.input_tokens;
-            e.cached_input_tokens += m.cached_input_tokens;
-            e.output_tokens += m.output_tokens;
-            e.tool_calls += m.tool_calls;
-            e.amount.add_sum(m.amount);
+                .or_insert_with(|| ModelUsage::of(&m.model))
+                .add(m);
         }
     }
     let mut usage = Usage::default();

@@ -212,23 +212,26 @@ pub async fn run(
         let day: Option<i32> = row.try_get_by_index(3)?;
         let mut amount = MoneySum::default();
         amount.add_parts(row.try_get_by_index(8)?, row.try_get_by_index(9)?);
+        let part = ModelUsage {
+            model,
+            input_tokens: row.try_get_by_index(4)?,
+            cached_input_tokens: row.try_get_by_index(5)?,
+            output_tokens: row.try_get_by_index(6)?,
+            tool_calls: row.try_get_by_index(7)?,
+            amount,
+        };
         let key: Key = (
             agent,
-            groups.contains(&UsageGroup::Model).then(|| model.clone()),
+            groups
+                .contains(&UsageGroup::Model)
+                .then(|| part.model.clone()),
             plan,
             day,
         );
-        let m = model_rows
-            .entry((key, model.as_bytes().to_vec()))
-            .or_insert_with(|| ModelUsage {
-                model: model.clone(),
-                ..Default::default()
-            });
-        m.input_tokens += row.try_get_by_index::<i64>(4)?;
-        m.cached_input_tokens += row.try_get_by_index::<i64>(5)?;
-        m.output_tokens += row.try_get_by_index::<i64>(6)?;
-        m.tool_calls += row.try_get_by_index::<i64>(7)?;
-        m.amount.add_sum(amount);
+        model_rows
+            .entry((key, part.model.as_bytes().to_vec()))
+            .or_insert_with(|| ModelUsage::of(&part.model))
+            .add(&part);
     }
     for ((key, _), m) in model_rows {
         by_key.entry(key).or_default().push(m);
