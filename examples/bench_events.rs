@@ -17,12 +17,15 @@
 //! - write cost: createJob mutations per second with no subscribers, and with 1,000
 //!   subscribers whose filters exclude the written events.
 
+#[path = "support/measure.rs"]
+mod measure;
 #[path = "support/server.rs"]
 mod server;
 
 use axum::extract::ws::{Message as AxumMessage, WebSocketUpgrade};
 use futures_util::{SinkExt, StreamExt};
 use jobgraph::auth::{Actor, Role, TokenKeys};
+use measure::percentile;
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 use server::{Server, free_port};
@@ -109,14 +112,6 @@ fn rss_kib(pid: u32) -> u64 {
                 .and_then(|n| n.parse().ok())
         })
         .unwrap_or(0)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
 }
 
 /// The server under test, in its own process.

@@ -26,14 +26,16 @@
 //!   `heartbeatJob` calls for the same leases, one after another and all at once: the median
 //!   time of 9 rounds (after a warm-up) and the ratio.
 
+#[path = "support/measure.rs"]
+mod measure;
 #[path = "support/server.rs"]
 mod server;
 
 use jobgraph::auth::{Actor, Role, TokenKeys};
+use measure::{graphql, percentile};
 use serde_json::{Value, json};
 use server::Server;
 use sqlx::{Any, Row};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 use uuid::Uuid;
@@ -87,34 +89,6 @@ fn token(id: &str, role: Role) -> String {
     TokenKeys::new(SECRET.as_bytes())
         .mint(&Actor::new(id, TENANT, vec![role]), 86_400)
         .unwrap()
-}
-
-async fn graphql(
-    client: &reqwest::Client,
-    addr: SocketAddr,
-    token: &str,
-    query: &str,
-    variables: Value,
-) -> Value {
-    let body: Value = client
-        .post(format!("http://{addr}/graphql"))
-        .bearer_auth(token)
-        .json(&json!({"query": query, "variables": variables}))
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("JSON");
-    assert!(body.get("errors").is_none(), "{body}");
-    body["data"].clone()
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[(((sorted.len() - 1) as f64) * p).round() as usize]
 }
 
 /// createJob over HTTP, `workers` at once; jobs per second. With `keys` > 0, job `i` carries

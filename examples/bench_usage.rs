@@ -24,15 +24,17 @@
 //!   raw GROUP BY over `usage_record` it replaces (grouped by the model too, which `byModel`
 //!   needs). The ratio is to that raw GROUP BY.
 
+#[path = "support/measure.rs"]
+mod measure;
 #[path = "support/server.rs"]
 mod server;
 
 use jobgraph::auth::{Actor, Role, TokenKeys};
+use measure::{graphql, percentile};
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use server::Server;
 use sqlx::Row;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -107,34 +109,6 @@ fn token(id: &str, tenant: &str, role: Role) -> String {
     TokenKeys::new(SECRET.as_bytes())
         .mint(&Actor::new(id, tenant, vec![role]), 86_400)
         .unwrap()
-}
-
-async fn graphql(
-    client: &reqwest::Client,
-    addr: SocketAddr,
-    token: &str,
-    query: &str,
-    variables: Value,
-) -> Value {
-    let body: Value = client
-        .post(format!("http://{addr}/graphql"))
-        .bearer_auth(token)
-        .json(&json!({"query": query, "variables": variables}))
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("JSON");
-    assert!(body.get("errors").is_none(), "{body}");
-    body["data"].clone()
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[(((sorted.len() - 1) as f64) * p).round() as usize]
 }
 
 fn sorted(mut values: Vec<f64>) -> Vec<f64> {

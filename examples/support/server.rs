@@ -1,6 +1,6 @@
 //! The release server as a child process, for the benchmarks that measure it from outside
-//! (`bench_events`, `bench_exec`): started on a fresh data directory, waited for until
-//! `/readyz` answers, killed and cleaned up when dropped.
+//! (`bench_events`, `bench_exec`, `bench_usage`): started on a fresh data directory, waited
+//! for until `/readyz` answers, killed and cleaned up when dropped.
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
