@@ -3,6 +3,7 @@
 
 pub use sea_orm_migration::prelude::*;
 
+mod indexes;
 mod m20261130_000001_create_tables;
 mod m20261130_000002_list_search_and_indexes;
 mod m20261130_000003_ready_work_indexes;

@@ -90,18 +90,12 @@ impl MigrationTrait for Migration {
             .await?;
         db.execute_unprepared("UPDATE task SET search_title = lower(title)")
             .await?;
-        for (name, on) in INDEXES {
-            db.execute_unprepared(&format!("CREATE INDEX {name} ON {on}"))
-                .await?;
-        }
+        crate::indexes::create(manager, INDEXES).await?;
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let db = manager.get_connection();
-        for (name, _) in INDEXES {
-            db.execute_unprepared(&format!("DROP INDEX {name}")).await?;
-        }
+        crate::indexes::drop(manager, INDEXES).await?;
         manager
             .alter_table(
                 Table::alter()

@@ -22,19 +22,12 @@ const INDEXES: &[(&str, &str)] = &[
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let db = manager.get_connection();
-        for (name, on) in INDEXES {
-            db.execute_unprepared(&format!("CREATE INDEX {name} ON {on}"))
-                .await?;
-        }
+        crate::indexes::create(manager, INDEXES).await?;
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let db = manager.get_connection();
-        for (name, _) in INDEXES {
-            db.execute_unprepared(&format!("DROP INDEX {name}")).await?;
-        }
+        crate::indexes::drop(manager, INDEXES).await?;
         Ok(())
     }
 }

@@ -91,19 +91,12 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        let db = manager.get_connection();
-        for (name, on) in INDEXES {
-            db.execute_unprepared(&format!("CREATE INDEX {name} ON {on}"))
-                .await?;
-        }
+        crate::indexes::create(manager, INDEXES).await?;
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let db = manager.get_connection();
-        for (name, _) in INDEXES {
-            db.execute_unprepared(&format!("DROP INDEX {name}")).await?;
-        }
+        crate::indexes::drop(manager, INDEXES).await?;
         manager
             .drop_table(Table::drop().table(ConcurrencyLimit::Table).to_owned())
             .await?;

@@ -131,11 +131,7 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        let db = manager.get_connection();
-        for (name, on) in INDEXES {
-            db.execute_unprepared(&format!("CREATE INDEX {name} ON {on}"))
-                .await?;
-        }
+        crate::indexes::create(manager, INDEXES).await?;
         Ok(())
     }
 
