@@ -92,7 +92,22 @@ impl ExtensionFactory for ErrorCodes {
 #[derive(Default)]
 struct ErrorCodesExtension {
     /// The operation the request names, for the variable check after parsing.
-    operation_name: std::sync::Mutex<Option<String>>,
+    operation_name: OperationName,
+}
+
+/// The operation a request names, remembered by an extension in `prepare_request` for its
+/// `parse_query` (which async-graphql hands only the query text and variables).
+#[derive(Debug, Default)]
+pub(crate) struct OperationName(std::sync::Mutex<Option<String>>);
+
+impl OperationName {
+    pub(crate) fn remember(&self, request: &Request) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = request.operation_name.clone();
+    }
+
+    pub(crate) fn get(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
 }
 
 /// A non-null variable without a default that the request does not provide fails variable
@@ -137,10 +152,7 @@ impl Extension for ErrorCodesExtension {
         request: Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
-        *self
-            .operation_name
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = request.operation_name.clone();
+        self.operation_name.remember(&request);
         next.run(ctx, request).await
     }
 
@@ -152,11 +164,7 @@ impl Extension for ErrorCodesExtension {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let doc = next.run(ctx, query, variables).await?;
-        let name = self
-            .operation_name
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let name = self.operation_name.get();
         check_required_variables(&doc, name.as_deref(), variables)?;
         Ok(doc)
     }

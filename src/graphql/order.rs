@@ -11,6 +11,7 @@
 //! The order is built once per request from the document (an [`Order`] tree), then applied to
 //! every element of every list under it, so a page of 200 objects costs one plan.
 
+use crate::graphql::error::OperationName;
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextRequest,
     NextSubscribe,
@@ -40,7 +41,7 @@ impl ExtensionFactory for SelectionOrder {
 
 #[derive(Default)]
 struct OrderExtension {
-    operation_name: Mutex<Option<String>>,
+    operation_name: OperationName,
     /// The order of the parsed operation, shared with a subscription's stream.
     order: Arc<Mutex<Option<Arc<Order>>>>,
 }
@@ -203,10 +204,7 @@ impl Extension for OrderExtension {
         request: Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
-        *self
-            .operation_name
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = request.operation_name.clone();
+        self.operation_name.remember(&request);
         next.run(ctx, request).await
     }
 
@@ -218,11 +216,7 @@ impl Extension for OrderExtension {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let doc = next.run(ctx, query, variables).await?;
-        let name = self
-            .operation_name
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let name = self.operation_name.get();
         let order = Order::of(&doc, name.as_deref()).map(Arc::new);
         *self.order.lock().unwrap_or_else(|e| e.into_inner()) = order;
         Ok(doc)
