@@ -2,7 +2,7 @@
 //! binary over HTTP, on SQLite and (given a URL) PostgreSQL.
 //!
 //!     cargo build --release && cargo run --release --example bench_exec -- \
-//!         [--jobs 2000] [--workers 32] [--postgres-url postgres://user@host/db]
+//!         [--jobs 2000] [--workers 32] [--postgres-url postgres://user@host/db] [--keys-only]
 //!         (or JOBGRAPH_BENCH_POSTGRES_URL)
 //!
 //! For each backend, on a fresh database:
@@ -60,6 +60,8 @@ struct Args {
     jobs: usize,
     workers: usize,
     postgres_url: Option<String>,
+    /// Only the concurrency-key phase, on PostgreSQL.
+    keys_only: bool,
 }
 
 fn args() -> Args {
@@ -67,9 +69,14 @@ fn args() -> Args {
         jobs: 2000,
         workers: 32,
         postgres_url: std::env::var("JOBGRAPH_BENCH_POSTGRES_URL").ok(),
+        keys_only: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
+        if flag == "--keys-only" {
+            args.keys_only = true;
+            continue;
+        }
         let value = it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
         match flag.as_str() {
             "--jobs" => args.jobs = value.parse().expect("--jobs: a number"),
@@ -698,6 +705,10 @@ async fn run_backend(name: &str, url: &str, args: &Args) {
     jobgraph::db::migrate(&db).await.expect("migrate");
     db.close().await.ok();
     let server = start_server(url).await;
+    if args.keys_only {
+        keys_phase(&server, args.jobs, args.workers).await;
+        return;
+    }
     let raw = Arc::new(Raw::connect(url).await);
     let (n, w) = (args.jobs, args.workers);
 
@@ -765,7 +776,9 @@ async fn main() {
     ));
     std::fs::create_dir_all(&dir).unwrap();
     let sqlite = format!("sqlite:{}?mode=rwc", dir.join("bench.db").display());
-    run_backend("SQLite", &sqlite, &args).await;
+    if !args.keys_only {
+        run_backend("SQLite", &sqlite, &args).await;
+    }
     std::fs::remove_dir_all(&dir).ok();
     if let Some(admin) = &args.postgres_url {
         use sea_orm::ConnectionTrait;

@@ -22,6 +22,7 @@ backend_tests!(
     every_attempt_end_frees_its_slot,
     claims_skip_keys_at_their_limit,
     claims_take_turns_between_keys,
+    one_claim_spans_ranks_by_running_counts,
     one_busy_key_does_not_starve_another,
     concurrency_key_inputs_and_filter,
     set_concurrency_limit_roles_bounds_and_list,
@@ -530,6 +531,34 @@ async fn claims_take_turns_between_keys(app: TestApp) {
         .unwrap()
         .clone();
     assert_eq!(titles(&pending), ["C1", "C2", "D1"]);
+}
+
+/// Keys with different running counts: one claim takes rank 1, then rank 2, then rank 3,
+/// across the keys, each rank oldest first (a key's rank counts its running jobs).
+async fn one_claim_spans_ranks_by_running_counts(app: TestApp) {
+    let alice = app.actor("alice", &[Member]);
+    let bot = app.actor("bot", &[Agent]);
+    // Two of A and one of C run: their keys' waiting jobs rank from 3 and from 2.
+    for (title, key) in [("ax1", "A"), ("ax2", "A"), ("cx1", "C")] {
+        app.create_job(&alice, json!({"title": title, "concurrencyKey": key}))
+            .await;
+    }
+    let running = claim(&app, &bot, 3).await;
+    assert_eq!(titles(&running), ["ax1", "cx1", "ax2"]);
+    for round in 1..=3 {
+        for key in ["A", "B", "C"] {
+            let title = format!("{key}{round}");
+            app.create_job(&alice, json!({"title": title, "concurrencyKey": key}))
+                .await;
+        }
+    }
+    // Ranks: A1 3, A2 4, A3 5; B1 1, B2 2, B3 3; C1 2, C2 3, C3 4.
+    assert_eq!(
+        titles(&claim(&app, &bot, 6).await),
+        ["B1", "C1", "B2", "A1", "C2", "B3"]
+    );
+    // What is left goes rank 4 (A2, C3), then rank 5 (A3).
+    assert_eq!(titles(&claim(&app, &bot, 5).await), ["A2", "C3", "A3"]);
 }
 
 async fn one_busy_key_does_not_starve_another(app: TestApp) {

@@ -4,7 +4,8 @@
 //! Runnable: PENDING or SCHEDULED, `runAt` null or passed, not blocked, carrying every label
 //! asked for, within every budget covering it, and its concurrency key (if any) below its
 //! limit. Candidates are read in fair claim order (`priority DESC, rank, COALESCE(runAt,
-//! createdAt) ASC, id ASC`, where `rank` is a job's place within its key: see `candidates`),
+//! createdAt) ASC, id ASC`, where `rank` is a job's place within its key: see `candidates`;
+//! its first turns are often read straight from plain claim order: see `first_turns`),
 //! blocked ones and keys at their limit filtered in SQL so they never starve the claim; on
 //! PostgreSQL each batch is locked `FOR UPDATE SKIP LOCKED`, so concurrent claimers on any
 //! replica neither take the same job nor wait for one another's rows. Each locked candidate is
@@ -156,22 +157,22 @@ fn waiting_in(sql: &mut Sql, tenant: &str) {
 ///
 /// The statement walks the (priority, key) groups of the tenant's waiting jobs through
 /// `ix_job_claim_groups` (one index probe per group, never a scan of the jobs) and leaves out
-/// the keys already at their limit. Each key's group offers its share of the claim
-/// (`limit / groups`, rounded up; at least `SPREAD` rows in all on PostgreSQL, so concurrent
-/// claimers find different rows), and the jobs without a key, which all rank 1, offer up to the
-/// statement's window: a LATERAL subquery on PostgreSQL, a correlated `IN` on SQLite. The heads
-/// are ranked within their group after the key's running jobs (the oldest waiting job of a key
-/// with two running has rank 3; a job without a key has rank 1) and ordered by
-/// `priority DESC, rank, COALESCE(runAt, createdAt), id`. Counting the running jobs is what
-/// makes turns carry over between claims: a worker claiming one job at a time takes a job of
-/// each key in turn, not the next one of whichever key has the oldest jobs.
+/// the keys already at their limit. Each key's group offers its jobs up to the rank at which
+/// the groups offer the claim's size between them (at least `SPREAD` rows on PostgreSQL, so
+/// concurrent claimers find different rows; see `lim`), and the jobs without a key, which all
+/// rank 1, offer up to the statement's window: a LATERAL subquery on PostgreSQL, a correlated
+/// `IN` on SQLite. The heads are ranked within their group after the key's running jobs (the
+/// oldest waiting job of a key with two running has rank 3; a job without a key has rank 1)
+/// and ordered by `priority DESC, rank, COALESCE(runAt, createdAt), id`. Counting the running
+/// jobs is what makes turns carry over between claims: a worker claiming one job at a time
+/// takes a job of each key in turn, not the next one of whichever key has the oldest jobs.
 ///
 /// The walk stops where a job a group held back would rank (`Frontier`), so a refused head never
 /// lets a later candidate jump the queue; the next batch offers that group's next jobs. On
-/// PostgreSQL the ranked ids and the lock are two statements (the lock's plan is a primary-key
-/// probe per id, whatever the ranking's estimates). The cost grows with the number of groups
-/// (about 2–3 ms at 100 keys), not with the number of waiting jobs. `seen` holds the
-/// candidates earlier batches already looked at.
+/// PostgreSQL the ranked ids and the lock are two statements, and the lock takes each id by its
+/// primary key, whatever the ranking's estimates. The cost grows with the number of groups
+/// (a few milliseconds at 100 keys), not with the number of waiting jobs; `first_turns` spares
+/// most claims it. `seen` holds the candidates earlier batches already looked at.
 #[allow(clippy::too_many_arguments)]
 async fn candidates(
     tx: &DatabaseTransaction,
@@ -201,19 +202,49 @@ async fn candidates(
     waiting_in(&mut sql, tenant);
     sql.push(r#" ORDER BY "job"."priority" DESC, "#)
         .push(GROUP_KEY)
-        .push(" DESC LIMIT 1) head UNION ALL SELECT j.priority, COALESCE(j.concurrency_key, '') FROM g JOIN job j ON j.id = COALESCE((SELECT \"job\".\"id\" FROM job").push(indexed).push(" WHERE ");
-    waiting_in(&mut sql, tenant);
-    sql.push(r#" AND "job"."priority" = g.p AND "#)
-        .push(GROUP_KEY)
-        .push(" < g.k ORDER BY ")
-        .push(GROUP_KEY)
-        .push(" DESC LIMIT 1), (SELECT \"job\".\"id\" FROM job")
-        .push(indexed)
-        .push(" WHERE ");
-    waiting_in(&mut sql, tenant);
-    sql.push(r#" AND "job"."priority" < g.p ORDER BY "job"."priority" DESC, "#)
-        .push(GROUP_KEY)
-        .push(" DESC LIMIT 1))), ");
+        .push(" DESC LIMIT 1) head UNION ALL ");
+    // The next group within the priority, else the first of the next lower one.
+    let next_key = |sql: &mut Sql, select: &str| {
+        sql.push(select)
+            .push(" FROM job")
+            .push(indexed)
+            .push(" WHERE ");
+        waiting_in(sql, tenant);
+        sql.push(r#" AND "job"."priority" = g.p AND "#)
+            .push(GROUP_KEY)
+            .push(" < g.k ORDER BY ")
+            .push(GROUP_KEY)
+            .push(" DESC LIMIT 1");
+    };
+    let next_priority = |sql: &mut Sql, select: &str| {
+        sql.push(select)
+            .push(" FROM job")
+            .push(indexed)
+            .push(" WHERE ");
+        waiting_in(sql, tenant);
+        sql.push(r#" AND "job"."priority" < g.p ORDER BY "job"."priority" DESC, "#)
+            .push(GROUP_KEY)
+            .push(" DESC LIMIT 1");
+    };
+    if postgres {
+        // Both index probes in a LATERAL UNION ALL under LIMIT 1, so the second runs only when
+        // the first finds nothing, and each yields the group itself: no join back to `job`,
+        // whose plan would depend on the table's statistics (a hash of the whole table when
+        // they say it is small).
+        let group = format!(r#"SELECT "job"."priority" AS p, {GROUP_KEY} AS k"#);
+        sql.push("SELECT n.p, n.k FROM g CROSS JOIN LATERAL ((");
+        next_key(&mut sql, &group);
+        sql.push(") UNION ALL (");
+        next_priority(&mut sql, &group);
+        sql.push(") LIMIT 1) n), ");
+    } else {
+        // SQLite takes no LATERAL: the next group's id, then its row by primary key.
+        sql.push("SELECT j.priority, COALESCE(j.concurrency_key, '') FROM g JOIN job j ON j.id = COALESCE((");
+        next_key(&mut sql, r#"SELECT "job"."id""#);
+        sql.push("), (");
+        next_priority(&mut sql, r#"SELECT "job"."id""#);
+        sql.push("))), ");
+    }
     // How many jobs of each key run now, in one pass over `ix_job_running_key` (running jobs
     // are few), and the keys that are at their limit.
     sql.push("counts(k, n) AS (SELECT concurrency_key, COUNT(*) FROM job")
@@ -228,34 +259,35 @@ async fn candidates(
     sql.push("full_keys(k) AS (SELECT l.concurrency_key FROM concurrency_limit l JOIN counts ON counts.k = l.concurrency_key WHERE l.tenant_id = ")
         .bind(tenant)
         .push(" AND l.max_running <= counts.n), ");
-    // How many candidates each group offers: `n` for a key's group; `nk` for the jobs without
-    // a key, which all rank 1 and so interleave with every key's first job: as many as the
-    // statement reads at most, so they never bind before the statement's own limit.
+    // How many candidates each group offers. A key's group offers its jobs up to one rank `r`
+    // (at least one job), which is the lowest rank at which the keys' groups offer `want` jobs
+    // between them: a group with `busy` running offers `r - busy`. So one statement offers the
+    // jobs of the claim's ranks whatever the keys' running counts, rather than each key's first
+    // jobs and a statement for each rank after. `want` is the claim's size, and at least
+    // `SPREAD` on PostgreSQL so that concurrent claimers, which all see the same order, each
+    // find rows the others have not locked. The jobs without a key all rank 1 and so interleave
+    // with every key's first job: they offer `nk`, as many as the statement reads at most, so
+    // they never bind before the statement's own limit. On SQLite, which takes no correlated
+    // LIMIT, every key's group offers `n`: up to `r` for the least busy key.
     let window = if postgres {
         batch as i64 + SPREAD
     } else {
         batch as i64
     };
-    if postgres {
-        // At least SPREAD in all, so that concurrent claimers, which all see the same order,
-        // each find rows the others have not locked.
-        // Each key's group offers its share of the claim: a claim of `limit` over many keys
-        // needs only each key's first jobs (rank 1 comes before rank 2); what is refused is
-        // made up by the next batch.
-        sql.push("lim(n, nk) AS (SELECT GREATEST((CAST(")
-            .bind(per_group as i64)
-            .push(" AS BIGINT) + COUNT(*) - 1) / GREATEST(COUNT(*), 1), (CAST(")
-            .bind(SPREAD)
-            .push(" AS BIGINT) + COUNT(*) - 1) / GREATEST(COUNT(*), 1)), CAST(")
-            .bind(window)
-            .push(" AS BIGINT) FROM g), ");
+    let want = if postgres {
+        (per_group as i64).max(SPREAD)
     } else {
-        sql.push("lim(n, nk) AS (SELECT (")
-            .bind(per_group as i64)
-            .push(" + COUNT(*) - 1) / MAX(COUNT(*), 1), ")
-            .bind(window)
-            .push(" FROM g), ");
-    }
+        per_group as i64
+    };
+    sql.push("gb(busy) AS (SELECT COALESCE((SELECT n FROM counts WHERE counts.k = g.k), 0) FROM g WHERE g.k <> '' AND g.k NOT IN (SELECT k FROM full_keys)), ");
+    sql.push("rs(r, s) AS (SELECT 1, (SELECT COUNT(*) FROM gb WHERE busy = 0) UNION ALL SELECT r + 1, (SELECT CAST(COALESCE(SUM(r + 1 - busy), 0) AS BIGINT) FROM gb WHERE busy < r + 1) FROM rs WHERE s < ")
+        .bind(want)
+        .push(" AND r < (SELECT COALESCE(MAX(busy), 0) FROM gb) + ")
+        .bind(want)
+        .push("), ");
+    sql.push("lim(r, n, nk) AS (SELECT l.r, CASE WHEN l.r - m.busy > 1 THEN l.r - m.busy ELSE 1 END, CAST(")
+        .bind(window)
+        .push(" AS BIGINT) FROM (SELECT MAX(r) AS r FROM rs) l CROSS JOIN (SELECT COALESCE(MIN(busy), 0) AS busy FROM gb) m), ");
     // The runnable head of one group, in claim order.
     let head = |sql: &mut Sql, select: &str, limit: &str| {
         sql.push(select)
@@ -299,7 +331,7 @@ async fn candidates(
         head(
             &mut sql,
             r#"SELECT "job"."id" AS id, COALESCE("job"."run_at", "job"."created_at") AS ready"#,
-            "(SELECT CASE WHEN g.k = '' THEN nk ELSE n END FROM lim)",
+            "(SELECT CASE WHEN g.k = '' THEN nk WHEN r - busy > 1 THEN r - busy ELSE 1 END FROM lim CROSS JOIN (SELECT COALESCE((SELECT n FROM counts WHERE counts.k = g.k), 0) AS busy) b)",
         );
         sql.push(") x WHERE g.k NOT IN (SELECT k FROM full_keys)), ");
     } else {
@@ -326,11 +358,19 @@ async fn candidates(
     sql.push("o AS (SELECT id, p, k, ready, busy, ROW_NUMBER() OVER (PARTITION BY p, k ORDER BY ready, id) AS pos, COUNT(*) OVER (PARTITION BY p, k) AS offered FROM c) ");
     // The candidates in claim order. `frontier`: the last row a group offered while it had
     // more; `cut`: some group had more than it offered.
-    let ranked = r#"SELECT id, p, CASE WHEN k = '' THEN 1 ELSE busy + pos END AS rank, ready, CAST(CASE WHEN k = '' THEN 1 ELSE 0 END AS BIGINT) AS keyless, COUNT(*) OVER () AS candidates, CAST(MAX(CASE WHEN offered >= held THEN 1 ELSE 0 END) OVER () AS BIGINT) AS cut, CAST(CASE WHEN offered >= held AND pos = offered THEN 1 ELSE 0 END AS BIGINT) AS frontier FROM (SELECT o.*, CASE WHEN k = '' THEN (SELECT nk FROM lim) ELSE (SELECT n FROM lim) END AS held FROM o) o"#;
+    // What a key's group offered (see `lim`).
+    let held = if postgres {
+        "(SELECT CASE WHEN r - o.busy > 1 THEN r - o.busy ELSE 1 END FROM lim)"
+    } else {
+        "(SELECT n FROM lim)"
+    };
+    let ranked = format!(
+        r#"SELECT id, p, CASE WHEN k = '' THEN 1 ELSE busy + pos END AS rank, ready, CAST(CASE WHEN k = '' THEN 1 ELSE 0 END AS BIGINT) AS keyless, COUNT(*) OVER () AS candidates, CAST(MAX(CASE WHEN offered >= held THEN 1 ELSE 0 END) OVER () AS BIGINT) AS cut, CAST(CASE WHEN offered >= held AND pos = offered THEN 1 ELSE 0 END AS BIGINT) AS frontier FROM (SELECT o.*, CASE WHEN k = '' THEN (SELECT nk FROM lim) ELSE {held} END AS held FROM o) o"#
+    );
     if !postgres {
         // SQLite: one statement (no locks; the single writer has excluded every other claim).
         sql.push(r#"SELECT "job".*, n.p, n.rank, n.ready, n.keyless, n.candidates, n.cut, n.frontier FROM job JOIN ("#)
-            .push(ranked)
+            .push(&ranked)
             .push(r#") n ON n.id = "job"."id" WHERE "job"."status" IN ('PENDING', 'SCHEDULED') ORDER BY n.p DESC, n.rank, n.ready, n.id LIMIT "#)
             .bind(batch as i64);
         let rows = tx.query_all_raw(sql.statement(tx)).await?;
@@ -344,7 +384,7 @@ async fn candidates(
     // PostgreSQL: the ranked ids first, then the lock in a statement of its own, whose plan
     // (a primary-key probe per listed id) does not depend on estimates of the ranking.
     sql.push("SELECT id, p, rank, ready, keyless, candidates, cut, frontier FROM (")
-        .push(ranked)
+        .push(&ranked)
         .push(") n ORDER BY p DESC, rank, ready, id LIMIT ")
         .bind(window);
     let rows = tx.query_all_raw(sql.statement(tx)).await?;
@@ -356,27 +396,81 @@ async fn candidates(
     if order.is_empty() {
         return Ok((Vec::new(), more));
     }
-    // The LIMIT sits with the lock: rows another claimer holds are skipped, not counted.
+    // The LIMIT sits with the lock: rows another claimer holds are skipped, not counted. Each
+    // id is locked by its own primary-key probe in a LATERAL subquery, in the listed order
+    // (the nested loop stops at the LIMIT): no plan the statistics could choose scans the
+    // waiting jobs, and no row past the LIMIT is locked.
     let mut lock = Sql::new(true);
-    lock.push(r#"SELECT "job".* FROM job JOIN (VALUES "#);
+    lock.push(r#"SELECT j.* FROM (VALUES "#);
     for (i, id) in order.iter().enumerate() {
         if i > 0 {
             lock.push(", ");
         }
-        lock.push("(")
-            .bind(*id)
-            .push("::uuid, ")
-            .bind(i as i64)
-            .push("::bigint)");
+        lock.push("(").bind(*id).push("::uuid)");
     }
-    lock.push(r#") AS c(id, pos) ON c.id = "job"."id" WHERE "job"."status" IN ('PENDING', 'SCHEDULED') ORDER BY c.pos LIMIT "#)
-        .bind(batch as i64)
-        .push(" FOR UPDATE OF job SKIP LOCKED");
+    lock.push(r#") AS c(id) CROSS JOIN LATERAL (SELECT "job".* FROM job WHERE "job"."id" = c.id AND "job"."status" IN ('PENDING', 'SCHEDULED') FOR UPDATE SKIP LOCKED) j LIMIT "#)
+        .bind(batch as i64);
     let models = job::Entity::find()
         .from_raw_sql(lock.statement(tx))
         .all(tx)
         .await?;
     Ok((models, more))
+}
+
+/// The first turns of fair claim order, read from plain claim order when they are there: the
+/// cheap way in for the common case, before `candidates` walks every group.
+///
+/// Within the highest priority, the jobs ranked 1 (without a key, or the oldest runnable job of
+/// a key with none running) come first in fair order, oldest first. The first `SCAN` rows of
+/// plain claim order (`priority DESC, COALESCE(runAt, createdAt), id`, runnable only) are a
+/// prefix of it, so every earlier runnable job of a row's key and priority is among them: the
+/// rows ranked 1 within them, at the first row's priority, are a prefix of fair order. They are
+/// locked `FOR UPDATE SKIP LOCKED` (PostgreSQL) up to `batch`. An empty answer says only that
+/// this way found nothing (say every key in reach is busy): the caller walks the groups.
+async fn first_turns(
+    tx: &DatabaseTransaction,
+    tenant: &str,
+    now: i64,
+    labels: &[String],
+    batch: u64,
+) -> ServiceResult<Vec<job::Model>> {
+    let postgres = tx::is_postgres_tx(tx);
+    let scan = batch as i64 + SPREAD;
+    let mut sql = Sql::new(postgres);
+    sql.push(r#"WITH w AS (SELECT "job"."id" AS id, "job"."priority" AS p, "job"."concurrency_key" AS k, COALESCE("job"."run_at", "job"."created_at") AS ready FROM job WHERE "#);
+    waiting_in(&mut sql, tenant);
+    sql.push(r#" AND ("job"."run_at" IS NULL OR "job"."run_at" <= "#)
+        .bind(now)
+        .push(") AND ")
+        .push(&rules::job_blocked_sql(false));
+    for label in labels {
+        sql.push(r#" AND EXISTS (SELECT 1 FROM job_label WHERE job_label.job_id = "job"."id" AND job_label.label = "#)
+            .bind(label.as_str())
+            .push(")");
+    }
+    sql.push(r#" ORDER BY "job"."priority" DESC, COALESCE("job"."run_at", "job"."created_at"), "job"."id" LIMIT "#)
+        .bind(scan)
+        .push("), ");
+    // Ranked 1: no key, or the first of its key in the scan with none of the key running.
+    sql.push("r AS (SELECT id, p, k, ready, ROW_NUMBER() OVER (PARTITION BY p, k ORDER BY ready, id) AS pos, MAX(p) OVER () AS top FROM w), ")
+        .push("c AS (SELECT id, ready FROM r WHERE p = top AND (k IS NULL OR (pos = 1 AND NOT EXISTS (SELECT 1 FROM job x WHERE x.tenant_id = ")
+        .bind(tenant)
+        .push(" AND x.status IN ('RUNNING', 'CANCELLING') AND x.concurrency_key = r.k))) ORDER BY ready, id) ");
+    if postgres {
+        // Each in turn by its primary key, locked unless another claimer holds it, until
+        // `batch` are locked (as in `candidates`).
+        sql.push(r#"SELECT j.* FROM c CROSS JOIN LATERAL (SELECT "job".* FROM job WHERE "job"."id" = c.id AND "job"."status" IN ('PENDING', 'SCHEDULED') FOR UPDATE SKIP LOCKED) j LIMIT "#)
+            .bind(batch as i64);
+    } else {
+        sql.push(
+            r#"SELECT "job".* FROM c JOIN job ON "job"."id" = c.id ORDER BY c.ready, c.id LIMIT "#,
+        )
+        .bind(batch as i64);
+    }
+    Ok(job::Entity::find()
+        .from_raw_sql(sql.statement(tx))
+        .all(tx)
+        .await?)
 }
 
 /// Whether the tenant has waiting jobs with a concurrency key (`ix_job_waiting_keyed`).
@@ -509,8 +603,21 @@ impl ExecutorService {
             tx.execute_unprepared("SET LOCAL plan_cache_mode = force_generic_plan")
                 .await?;
         }
-        for _ in 0..MAX_BATCHES {
-            let (rows, more) = if fair {
+        for round in 0..MAX_BATCHES {
+            let first = if fair && round == 0 {
+                first_turns(&tx, &actor.tenant, now, &labels, batch).await?
+            } else {
+                Vec::new()
+            };
+            let (rows, more) = if !first.is_empty() {
+                // A prefix of fair order; what it cannot fill, the next batch walks for.
+                let more = Batch {
+                    total: first.len() as i64,
+                    cut: true,
+                    truncated: false,
+                };
+                (first, more)
+            } else if fair {
                 candidates(&tx, &actor.tenant, now, &labels, &seen, limit as u64, batch).await?
             } else {
                 plain_candidates(&tx, &actor.tenant, now, &labels, &seen, batch).await?
@@ -532,22 +639,31 @@ impl ExecutorService {
                 Gates::default()
             };
             // Lock order: budget rows, then concurrency-limit rows by key. Once this claim
-            // holds limit rows it waits for no further row: later batches take only free ones.
+            // holds limit rows it waits for no further row: later ones take only free rows.
             ledger.prepare(&tx, &actor.tenant, &rows).await?;
-            let held = slots
-                .reserve(
-                    &tx,
-                    &actor.tenant,
-                    rows.iter().filter_map(|r| r.concurrency_key.as_deref()),
-                    !slots.holds_any(),
-                )
-                .await?;
-            if held {
-                ledger.stop_waiting();
-            }
-            for row in rows {
+            let keys: Vec<Option<String>> =
+                rows.iter().map(|r| r.concurrency_key.clone()).collect();
+            // The keys of the candidates up to here have their limit rows locked and counted.
+            let mut reserved = 0;
+            for (i, row) in rows.into_iter().enumerate() {
                 if claimed.len() == limit {
                     break;
+                }
+                if i >= reserved {
+                    // Only the keys of as many candidates as the claim still needs: limit rows
+                    // locked for candidates it will not reach would make other claimers wait.
+                    reserved = (i + limit - claimed.len()).min(keys.len());
+                    let held = slots
+                        .reserve(
+                            &tx,
+                            &actor.tenant,
+                            keys[i..reserved].iter().filter_map(|k| k.as_deref()),
+                            !slots.holds_any(),
+                        )
+                        .await?;
+                    if held {
+                        ledger.stop_waiting();
+                    }
                 }
                 // Locked rows are current: the candidate may have changed since the snapshot.
                 let runnable = matches!(row.status, JobStatus::Pending | JobStatus::Scheduled)
