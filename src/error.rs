@@ -75,6 +75,12 @@ pub enum ServiceError {
     /// TIMEOUT: the request ran past its deadline.
     #[error("{0}")]
     Timeout(String),
+    /// CONFLICT: the database broke a deadlock or a serialization conflict with a concurrent
+    /// change by rolling this one back. The detail is logged, never shown.
+    #[error(
+        "this change collided with a concurrent one and was rolled back; nothing was changed: retry it"
+    )]
+    Contention(String),
     /// INTERNAL: a fault of the server. The detail is logged, never shown.
     #[error("internal error")]
     Internal(String),
@@ -90,7 +96,9 @@ impl ServiceError {
             Self::BadInput { .. } => "BAD_USER_INPUT",
             Self::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
             Self::InvalidTransition { .. } => "INVALID_TRANSITION",
-            Self::VersionConflict { .. } | Self::AttemptConflict { .. } => "CONFLICT",
+            Self::VersionConflict { .. } | Self::AttemptConflict { .. } | Self::Contention(_) => {
+                "CONFLICT"
+            }
             Self::CycleDetected { .. } => "CYCLE_DETECTED",
             Self::DependencyUnmet { .. } => "DEPENDENCY_UNMET",
             Self::BudgetExceeded(_) => "BUDGET_EXCEEDED",
@@ -169,12 +177,97 @@ impl ServiceError {
     }
 }
 
+/// What kind of database fault an error is, for the answer the client gets (DESIGN.md §11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbFault {
+    /// A deadlock or a serialization failure (PostgreSQL 40P01, 40001): the transaction was
+    /// rolled back and may simply be run again.
+    Contention,
+    /// A statement or lock wait ran past the database's timeout (PostgreSQL 57014 from
+    /// `statement_timeout`, 55P03 from `lock_timeout`; SQLite busy or locked after its busy
+    /// timeout), or no pooled connection came free in time.
+    Timeout,
+    /// Anything else: the server's fault.
+    Other,
+}
+
+impl DbFault {
+    /// Classifies a database error by its SQLSTATE (PostgreSQL) or result code (SQLite).
+    pub fn of(err: &sea_orm::DbErr) -> Self {
+        use sea_orm::{DbErr, RuntimeErr};
+        match err {
+            DbErr::ConnectionAcquire(sea_orm::error::ConnAcquireErr::Timeout) => Self::Timeout,
+            DbErr::Exec(RuntimeErr::SqlxError(e))
+            | DbErr::Query(RuntimeErr::SqlxError(e))
+            | DbErr::Conn(RuntimeErr::SqlxError(e)) => match &**e {
+                sea_orm::sqlx::Error::Database(db) => {
+                    Self::of_code(db.code().as_deref().unwrap_or(""))
+                }
+                sea_orm::sqlx::Error::PoolTimedOut => Self::Timeout,
+                _ => Self::Other,
+            },
+            _ => Self::Other,
+        }
+    }
+
+    /// By SQLSTATE (PostgreSQL) or primary/extended result code (SQLite).
+    pub fn of_code(code: &str) -> Self {
+        match code {
+            "40P01" | "40001" => Self::Contention,
+            // 57014 query_canceled, 55P03 lock_not_available; SQLite: 5 SQLITE_BUSY (and its
+            // extended codes 261, 517, 773), 6 SQLITE_LOCKED (262).
+            "57014" | "55P03" | "5" | "261" | "517" | "773" | "6" | "262" => Self::Timeout,
+            _ => Self::Other,
+        }
+    }
+}
+
 impl From<sea_orm::DbErr> for ServiceError {
-    /// Database faults are the server's: logged in full by the GraphQL layer, shown as INTERNAL.
+    /// A deadlock or serialization failure is CONFLICT and a database timeout is TIMEOUT, with
+    /// a message that says what to do; any other database fault is the server's: logged in
+    /// full by the GraphQL layer, shown as INTERNAL.
     fn from(err: sea_orm::DbErr) -> Self {
-        Self::Internal(format!("database: {err}"))
+        match DbFault::of(&err) {
+            DbFault::Contention => Self::Contention(format!("database: {err}")),
+            DbFault::Timeout => Self::Timeout(
+                "the database did not finish this request in time (a statement or a lock wait ran past its timeout); nothing was changed: retry it".into(),
+            ),
+            DbFault::Other => Self::Internal(format!("database: {err}")),
+        }
     }
 }
 
 /// The result of every service method.
 pub type ServiceResult<T> = Result<T, ServiceError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_faults_by_code() {
+        for code in ["40P01", "40001"] {
+            assert_eq!(DbFault::of_code(code), DbFault::Contention, "{code}");
+        }
+        for code in ["57014", "55P03", "5", "517", "6"] {
+            assert_eq!(DbFault::of_code(code), DbFault::Timeout, "{code}");
+        }
+        for code in ["23505", "42P01", "", "19"] {
+            assert_eq!(DbFault::of_code(code), DbFault::Other, "{code}");
+        }
+    }
+
+    #[test]
+    fn database_faults_answer_without_internals() {
+        let err = ServiceError::Contention("database: deadlock detected".into());
+        assert_eq!(err.code(), "CONFLICT");
+        assert!(!err.to_string().contains("deadlock detected"));
+        let err = ServiceError::from(sea_orm::DbErr::ConnectionAcquire(
+            sea_orm::error::ConnAcquireErr::Timeout,
+        ));
+        assert_eq!(err.code(), "TIMEOUT");
+        let err = ServiceError::from(sea_orm::DbErr::Custom("boom".into()));
+        assert_eq!(err.code(), "INTERNAL");
+        assert_eq!(err.to_string(), "internal error");
+    }
+}

@@ -60,7 +60,8 @@ async fn open(settings: &Settings) -> Result<sea_orm::DatabaseConnection, String
         std::fs::create_dir_all(&settings.data_dir)
             .map_err(|e| format!("--data-dir {}: {e}", settings.data_dir.display()))?;
     }
-    let db = db::connect(&url, settings.db_max_connections)
+    let timeouts = db::Timeouts::below(Duration::from_millis(settings.request_timeout_ms));
+    let db = db::connect_with(&url, settings.db_max_connections, timeouts)
         .await
         .map_err(|e| format!("--database-url {}: {e}", db::redact(&url)))?;
     db::migrate(&db)

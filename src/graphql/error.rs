@@ -32,8 +32,10 @@ impl Executed {
 
 /// A `ServiceError` as the client sees it.
 pub fn to_gql(err: ServiceError) -> async_graphql::Error {
-    if let ServiceError::Internal(detail) = &err {
-        tracing::error!(%detail, "internal error");
+    match &err {
+        ServiceError::Internal(detail) => tracing::error!(%detail, "internal error"),
+        ServiceError::Contention(detail) => tracing::warn!(%detail, "database contention"),
+        _ => {}
     }
     let code = err.code();
     let extensions = err.extensions();

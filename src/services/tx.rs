@@ -123,15 +123,7 @@ pub async fn advisory_lock(tx: &DatabaseTransaction, key: &str) -> Result<(), Db
     Ok(())
 }
 
-/// A stable 64-bit key for a lock name (FNV-1a), the same in every replica and release.
-pub fn lock_key(name: &str) -> i64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in name.as_bytes() {
-        hash ^= u64::from(*byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    hash as i64
-}
+pub use crate::db::lock_key;
 
 /// True on PostgreSQL.
 pub fn is_postgres(db: &DatabaseConnection) -> bool {

@@ -222,12 +222,14 @@ impl TestApp {
     }
 
     /// A replica whose configuration `tweak` changed (a short request timeout, say).
+    /// Its database timeouts sit below its request timeout, as the server's do.
     pub async fn replica_with(&self, tweak: impl FnOnce(&mut AppConfig)) -> Replica {
-        let db = jobgraph::db::connect(&self.url, 8)
-            .await
-            .expect("connect the replica");
         let mut config = config(&self.clock);
         tweak(&mut config);
+        let timeouts = jobgraph::db::Timeouts::below(config.http_limits.request_timeout);
+        let db = jobgraph::db::connect_with(&self.url, 8, timeouts)
+            .await
+            .expect("connect the replica");
         let state = app_state(db, &config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

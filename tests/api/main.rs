@@ -9,6 +9,8 @@ mod budgets;
 mod cli;
 mod concurrency;
 mod cost;
+mod db_faults;
+mod deadlocks;
 mod errors;
 mod events;
 mod execution;

@@ -92,8 +92,17 @@ pub(crate) fn statement(backend: DbBackend, sql: &str, values: Vec<DbValue>) -> 
 }
 
 /// The edges writes of a tenant take one lock (DESIGN.md §5: edge writes are serialised per
-/// tenant), so that two concurrent edges cannot together close a cycle.
-pub(crate) async fn lock_edges(tx: &DatabaseTransaction, tenant: &str) -> ServiceResult<()> {
+/// tenant), so that two concurrent edges cannot together close a cycle. Task edges take the
+/// task-tree lock first (`tasks::lock_tree`), before any row: their ends may be a descendant
+/// and its ancestor, which a tree change locks in the other order.
+pub(crate) async fn lock_edges(
+    tx: &DatabaseTransaction,
+    kind: Kind,
+    tenant: &str,
+) -> ServiceResult<()> {
+    if kind == Kind::Task {
+        crate::services::tasks::lock_tree(tx, tenant).await?;
+    }
     tx::advisory_lock(tx, &format!("jobgraph.edges:{tenant}")).await?;
     Ok(())
 }
@@ -330,7 +339,7 @@ impl DependencyService {
         dependency_type: DependencyType,
     ) -> ServiceResult<Edge> {
         let tx = tx::begin_write(&self.db).await?;
-        lock_edges(&tx, &actor.tenant).await?;
+        lock_edges(&tx, kind, &actor.tenant).await?;
         let ends = self.ends(&tx, actor, kind, pred, succ).await?;
         if let Ends::Jobs(p, s) = &ends {
             for (field, row) in [("predecessorId", p), ("successorId", s)] {
@@ -447,7 +456,7 @@ impl DependencyService {
         succ: Uuid,
     ) -> ServiceResult<bool> {
         let tx = tx::begin_write(&self.db).await?;
-        lock_edges(&tx, &actor.tenant).await?;
+        lock_edges(&tx, kind, &actor.tenant).await?;
         let ends = self.ends(&tx, actor, kind, pred, succ).await?;
         let removed = match kind {
             Kind::Job => {

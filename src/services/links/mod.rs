@@ -100,7 +100,12 @@ impl LinkService {
         role: JobTaskRole,
     ) -> ServiceResult<Link> {
         let tx = tx::begin_write(&self.db).await?;
-        crate::services::dependencies::lock_edges(&tx, &actor.tenant).await?;
+        crate::services::dependencies::lock_edges(
+            &tx,
+            crate::services::dependencies::Kind::Job,
+            &actor.tenant,
+        )
+        .await?;
         let job = jobs::lock(&tx, actor, job_id).await?;
         let task = tasks::lock(&tx, actor, task_id).await?;
         let allowed = permissions::can_link(
@@ -142,7 +147,12 @@ impl LinkService {
     /// unlinkTask: false when the two were not linked.
     pub async fn unlink(&self, actor: &Actor, job_id: Uuid, task_id: Uuid) -> ServiceResult<bool> {
         let tx = tx::begin_write(&self.db).await?;
-        crate::services::dependencies::lock_edges(&tx, &actor.tenant).await?;
+        crate::services::dependencies::lock_edges(
+            &tx,
+            crate::services::dependencies::Kind::Job,
+            &actor.tenant,
+        )
+        .await?;
         let job = jobs::lock(&tx, actor, job_id).await?;
         let task = tasks::lock(&tx, actor, task_id).await?;
         let allowed = permissions::can_link(

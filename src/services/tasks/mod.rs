@@ -133,7 +133,7 @@ impl TaskService {
         id: Uuid,
     ) -> ServiceResult<(crate::services::tx::WriteTx, task::Model)> {
         let tx = tx::begin_write(&self.db).await?;
-        tx::advisory_lock(&tx, &format!("jobgraph.task-tree:{}", actor.tenant)).await?;
+        lock_tree(&tx, &actor.tenant).await?;
         let row = lock(&tx, actor, id).await?;
         Ok((tx, row))
     }
@@ -264,6 +264,15 @@ async fn ancestors(tx: &DatabaseTransaction, row: &task::Model) -> ServiceResult
         chain.push(parent);
     }
     Ok(chain)
+}
+
+/// The tenant's task-tree lock (PostgreSQL; SQLite's IMMEDIATE transaction already serialises
+/// every writer), taken before any row lock by every tree change and by every task-edge
+/// write. A tree change locks its subtree top down; an edge from a descendant to its ancestor
+/// locks its ends bottom up: the lock keeps the two from running at once (and deadlocking).
+pub(crate) async fn lock_tree(tx: &DatabaseTransaction, tenant: &str) -> ServiceResult<()> {
+    tx::advisory_lock(tx, &format!("jobgraph.task-tree:{tenant}")).await?;
+    Ok(())
 }
 
 /// The descendants of a task by level, locked: `levels[0]` are its children, `levels[1]` theirs, …

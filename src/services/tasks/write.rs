@@ -58,7 +58,7 @@ impl TaskService {
         // The parent is locked, so it cannot finish while its new child is being added. A job to
         // link is locked before it: jobs before tasks, the order job cascades keep.
         let tx = tx::begin_write(&self.db).await?;
-        tx::advisory_lock(&tx, &format!("jobgraph.task-tree:{}", actor.tenant)).await?;
+        super::lock_tree(&tx, &actor.tenant).await?;
         if let Some(job_id) = input.job_id {
             jobs::lock(&tx, actor, job_id).await?;
         }
