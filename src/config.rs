@@ -136,6 +136,25 @@ pub struct Settings {
     /// Log lines as text or JSON.
     #[arg(long, env = "JOBGRAPH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
+    /// Origins browsers may call the API from (comma-separated, e.g.
+    /// `https://app.example.com,http://localhost:3000`); none: CORS is off.
+    #[arg(long, env = "JOBGRAPH_CORS_ORIGINS", value_delimiter = ',', value_parser = cors_origin, global = true)]
+    pub cors_origins: Vec<String>,
+}
+
+/// One `--cors-origins` entry: `scheme://host[:port]`, http or https, nothing after it.
+fn cors_origin(value: &str) -> Result<String, String> {
+    let v = value.trim();
+    let rest = v
+        .strip_prefix("https://")
+        .or_else(|| v.strip_prefix("http://"))
+        .ok_or_else(|| format!("`{v}` is not an origin: it must start with http:// or https://"))?;
+    if rest.is_empty() || rest.contains(['/', '?', '#', ' ', '*']) {
+        return Err(format!(
+            "`{v}` is not an origin: scheme://host[:port], with no path, query or wildcard"
+        ));
+    }
+    Ok(v.to_string())
 }
 
 impl Settings {
@@ -258,6 +277,28 @@ fn dev_secret(data_dir: &Path) -> Result<Vec<u8>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cors_origins_are_origins() {
+        assert_eq!(
+            cors_origin(" https://app.example.com ").unwrap(),
+            "https://app.example.com"
+        );
+        assert_eq!(
+            cors_origin("http://localhost:3000").unwrap(),
+            "http://localhost:3000"
+        );
+        for bad in [
+            "app.example.com",
+            "https://",
+            "https://a.example/path",
+            "*",
+            "https://*.example",
+            "ftp://x",
+        ] {
+            assert!(cors_origin(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn dev_secret_is_created_once_with_mode_0600() {

@@ -27,6 +27,8 @@ pub struct AppConfig {
     pub ws_limits: http::ws::WsLimits,
     /// Events of room per subscriber before it is caught up from the table.
     pub subscriber_buffer: usize,
+    /// The origins CORS admits (`--cors-origins`, checked); empty: CORS is off.
+    pub cors_origins: Vec<String>,
 }
 
 /// The state of a running server over an open, migrated database (starting its event bus:
@@ -45,6 +47,11 @@ pub fn app_state(db: sea_orm::DatabaseConnection, config: &AppConfig) -> http::A
             config.http_limits.persisted_query_bytes,
         )),
         shutdown: tokio_util::sync::CancellationToken::new(),
+        cors_origins: config
+            .cors_origins
+            .iter()
+            .filter_map(|o| axum::http::HeaderValue::from_str(o).ok())
+            .collect(),
     }
 }
 

@@ -103,6 +103,7 @@ async fn serve(settings: &Settings) -> Result<(), String> {
             max_message_bytes: settings.max_body_bytes as usize,
         },
         subscriber_buffer: settings.subscriber_buffer as usize,
+        cors_origins: settings.cors_origins.clone(),
     };
     let state = jobgraph::app_state(db, &config);
     let loops = jobgraph::loops::spawn(state.services.clone(), settings.loop_settings());

@@ -63,19 +63,59 @@ pub struct AppState {
     pub persisted: Arc<apq::PersistedQueries>,
     /// Cancelled when the server shuts down: sockets close with 1001.
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// The origins CORS admits (`--cors-origins`); empty: CORS is off.
+    pub cors_origins: Arc<[HeaderValue]>,
 }
+
+/// Responses smaller than this are sent as they are (DESIGN.md §11): compressing them costs
+/// more than it saves.
+pub const COMPRESS_ABOVE_BYTES: u16 = 1024;
 
 /// The router of the whole server.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
+    let cors = cors_layer(&state.cors_origins);
+    // gzip or br when the client accepts it and the body is over 1 KiB; never a websocket
+    // upgrade (it has no body) or an event stream.
+    let compression = tower_http::compression::CompressionLayer::new()
+        .gzip(true)
+        .br(true)
+        .compress_when(
+            SizeAbove::new(COMPRESS_ABOVE_BYTES)
+                .and(NotForContentType::GRPC)
+                .and(NotForContentType::IMAGES)
+                .and(NotForContentType::SSE),
+        );
+    let router = Router::new()
         .route("/", get(graphiql))
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .with_state(state)
+        .layer(compression)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_response,
-        ))
+        ));
+    match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    }
+}
+
+/// CORS for the listed origins only (GET and POST, with the headers a GraphQL client sends),
+/// or none at all: without `--cors-origins` a browser on another origin cannot read answers.
+fn cors_layer(origins: &[HeaderValue]) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::{Method, header};
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        tower_http::cors::CorsLayer::new()
+            .allow_origin(tower_http::cors::AllowOrigin::list(origins.iter().cloned()))
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+            .max_age(Duration::from_secs(600)),
+    )
 }
 
 /// The response media type a client asked for (GraphQL over HTTP, DESIGN.md §11).

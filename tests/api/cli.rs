@@ -75,6 +75,20 @@ fn bad_settings_name_the_setting() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--database-url"));
     let out = jobgraph(
         &[
+            "--cors-origins",
+            "https://ok.example,example.com",
+            "migrate",
+        ],
+        &dir,
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--cors-origins") && stderr.contains("example.com"),
+        "{stderr}"
+    );
+    let out = jobgraph(
+        &[
             "--database-url",
             "postgres://u@127.0.0.1:1/db",
             "token",

@@ -126,6 +126,7 @@ fn config(clock: &ManualClock) -> AppConfig {
             max_subscriptions: 5,
         },
         subscriber_buffer: 64,
+        cors_origins: Vec::new(),
     }
 }
 

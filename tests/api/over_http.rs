@@ -15,6 +15,8 @@ backend_tests!(
     accept_negotiation,
     persisted_queries_round_trip,
     a_timeout_is_timeout_under_both,
+    large_answers_are_compressed_when_accepted,
+    cors_answers_only_the_listed_origins,
 );
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
@@ -392,4 +394,115 @@ async fn a_timeout_is_timeout_under_both(app: TestApp) {
         let message = a.body["errors"][0]["message"].as_str().unwrap();
         assert!(message.contains("ms"), "{message}");
     }
+}
+
+/// An answer over 1 KiB comes gzip- or br-encoded when the client accepts it, and decodes to
+/// the plain answer; a small answer, or a client that accepts neither, gets it as it is.
+async fn large_answers_are_compressed_when_accepted(app: TestApp) {
+    let alice = app.actor("alice", &[Member]);
+    for i in 0..20 {
+        app.create_job(
+            &alice,
+            json!({"title": format!("a job with a longish title {i}")}),
+        )
+        .await;
+    }
+    let token = app.token(&alice);
+    let post = |query: &str, encoding: Option<&str>| {
+        let mut request = reqwest::Client::new()
+            .post(format!("http://{}/graphql", app.addr))
+            .bearer_auth(&token)
+            .json(&json!({"query": query}));
+        if let Some(e) = encoding {
+            request = request.header("accept-encoding", e);
+        }
+        request.send()
+    };
+    let list = "{ jobs(first: 20) { nodes { id title status priority createdAt } } }";
+    let plain = post(list, None).await.unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+    let plain = plain.bytes().await.unwrap();
+    assert!(
+        plain.len() > 1024,
+        "the list is over 1 KiB: {}",
+        plain.len()
+    );
+
+    let gzip = post(list, Some("gzip")).await.unwrap();
+    assert_eq!(gzip.headers()["content-encoding"], "gzip");
+    let packed = gzip.bytes().await.unwrap();
+    assert!(
+        packed.len() < plain.len(),
+        "{} < {}",
+        packed.len(),
+        plain.len()
+    );
+    let mut unpacked = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(&packed[..]),
+        &mut unpacked,
+    )
+    .unwrap();
+    let a: Value = serde_json::from_slice(&unpacked).unwrap();
+    let b: Value = serde_json::from_slice(&plain).unwrap();
+    assert_eq!(a, b);
+
+    let br = post(list, Some("br;q=1.0, gzip;q=0.5")).await.unwrap();
+    assert_eq!(br.headers()["content-encoding"], "br");
+
+    let small = post("{ me { id } }", Some("gzip")).await.unwrap();
+    assert!(
+        small.headers().get("content-encoding").is_none(),
+        "under 1 KiB: sent as it is"
+    );
+}
+
+/// No CORS headers by default; with `--cors-origins`, a listed origin's preflight and request
+/// are admitted and any other origin's are not.
+async fn cors_answers_only_the_listed_origins(app: TestApp) {
+    let listed = "https://app.example.com";
+    let preflight = |addr: std::net::SocketAddr, origin: &'static str| {
+        reqwest::Client::new()
+            .request(reqwest::Method::OPTIONS, format!("http://{addr}/graphql"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type",
+            )
+            .send()
+    };
+    let allowed = |r: &reqwest::Response| {
+        r.headers()
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().unwrap().to_string())
+    };
+    let off = preflight(app.addr, listed).await.unwrap();
+    assert_eq!(allowed(&off), None, "CORS is off by default");
+
+    let replica = app
+        .replica_with(|c| c.cors_origins = vec![listed.to_string()])
+        .await;
+    let ok = preflight(replica.addr, listed).await.unwrap();
+    assert!(ok.status().is_success(), "{}", ok.status());
+    assert_eq!(allowed(&ok).as_deref(), Some(listed));
+    let methods = ok.headers()["access-control-allow-methods"]
+        .to_str()
+        .unwrap();
+    assert!(methods.contains("POST"), "{methods}");
+    let other = preflight(replica.addr, "https://elsewhere.example")
+        .await
+        .unwrap();
+    assert_eq!(allowed(&other), None);
+
+    let alice = app.actor("alice", &[Member]);
+    let answered = reqwest::Client::new()
+        .post(format!("http://{}/graphql", replica.addr))
+        .bearer_auth(app.token(&alice))
+        .header("origin", listed)
+        .json(&json!({"query": "{ me { id } }"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allowed(&answered).as_deref(), Some(listed));
 }
