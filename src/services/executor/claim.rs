@@ -192,24 +192,27 @@ async fn candidates(
         " INDEXED BY ix_job_claim_groups"
     };
     let mut sql = Sql::new(postgres);
-    // The groups, from the highest (priority, key) down: each step finds the next key within
-    // the priority, else the first key of the next lower priority.
-    sql.push(r#"WITH RECURSIVE g(p, k) AS (SELECT p, k FROM (SELECT "job"."priority" AS p, "#)
-        .push(GROUP_KEY)
-        .push(" AS k FROM job")
-        .push(indexed)
-        .push(" WHERE ");
-    waiting_in(&mut sql, tenant);
-    sql.push(r#" ORDER BY "job"."priority" DESC, "#)
-        .push(GROUP_KEY)
-        .push(" DESC LIMIT 1) head UNION ALL ");
-    // The next group within the priority, else the first of the next lower one.
-    let next_key = |sql: &mut Sql, select: &str| {
+    // `select` over the tenant's waiting jobs, through `ix_job_claim_groups`.
+    let from_waiting = |sql: &mut Sql, select: &str| {
         sql.push(select)
             .push(" FROM job")
             .push(indexed)
             .push(" WHERE ");
         waiting_in(sql, tenant);
+    };
+    // The groups, from the highest (priority, key) down: each step finds the next key within
+    // the priority, else the first key of the next lower priority.
+    sql.push("WITH RECURSIVE g(p, k) AS (SELECT p, k FROM (");
+    from_waiting(
+        &mut sql,
+        &format!(r#"SELECT "job"."priority" AS p, {GROUP_KEY} AS k"#),
+    );
+    sql.push(r#" ORDER BY "job"."priority" DESC, "#)
+        .push(GROUP_KEY)
+        .push(" DESC LIMIT 1) head UNION ALL ");
+    // The next group within the priority, else the first of the next lower one.
+    let next_key = |sql: &mut Sql, select: &str| {
+        from_waiting(sql, select);
         sql.push(r#" AND "job"."priority" = g.p AND "#)
             .push(GROUP_KEY)
             .push(" < g.k ORDER BY ")
@@ -217,11 +220,7 @@ async fn candidates(
             .push(" DESC LIMIT 1");
     };
     let next_priority = |sql: &mut Sql, select: &str| {
-        sql.push(select)
-            .push(" FROM job")
-            .push(indexed)
-            .push(" WHERE ");
-        waiting_in(sql, tenant);
+        from_waiting(sql, select);
         sql.push(r#" AND "job"."priority" < g.p ORDER BY "job"."priority" DESC, "#)
             .push(GROUP_KEY)
             .push(" DESC LIMIT 1");
@@ -290,11 +289,7 @@ async fn candidates(
         .push(" AS BIGINT) FROM (SELECT MAX(r) AS r FROM rs) l CROSS JOIN (SELECT COALESCE(MIN(busy), 0) AS busy FROM gb) m), ");
     // The runnable head of one group, in claim order.
     let head = |sql: &mut Sql, select: &str, limit: &str| {
-        sql.push(select)
-            .push(" FROM job")
-            .push(indexed)
-            .push(" WHERE ");
-        waiting_in(sql, tenant);
+        from_waiting(sql, select);
         sql.push(r#" AND "job"."priority" = g.p AND "#)
             .push(GROUP_KEY)
             .push(r#" = g.k AND ("job"."run_at" IS NULL OR "job"."run_at" <= "#)
