@@ -180,7 +180,7 @@ async fn candidates(
     now: i64,
     labels: &[String],
     seen: &[uuid::Uuid],
-    per_group: u64,
+    claim_size: u64,
     batch: u64,
 ) -> ServiceResult<(Vec<job::Model>, Batch)> {
     let postgres = tx::is_postgres_tx(tx);
@@ -274,9 +274,9 @@ async fn candidates(
         batch as i64
     };
     let want = if postgres {
-        (per_group as i64).max(SPREAD)
+        (claim_size as i64).max(SPREAD)
     } else {
-        per_group as i64
+        claim_size as i64
     };
     sql.push("gb(busy) AS (SELECT COALESCE((SELECT n FROM counts WHERE counts.k = g.k), 0) FROM g WHERE g.k <> '' AND g.k NOT IN (SELECT k FROM full_keys)), ");
     sql.push("rs(r, s) AS (SELECT 1, (SELECT COUNT(*) FROM gb WHERE busy = 0) UNION ALL SELECT r + 1, (SELECT CAST(COALESCE(SUM(r + 1 - busy), 0) AS BIGINT) FROM gb WHERE busy < r + 1) FROM rs WHERE s < ")
