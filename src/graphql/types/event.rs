@@ -108,13 +108,17 @@ fn task_status(name: &Option<String>) -> Option<TaskStatus> {
 }
 
 fn usage(e: &EventHead) -> Option<ModelUsage> {
-    e.details.usage.clone().map(|u| ModelUsage {
-        model: u.model,
-        input_tokens: u.input_tokens,
-        cached_input_tokens: u.cached_input_tokens,
-        output_tokens: u.output_tokens,
-        tool_calls: u.tool_calls,
-        amount: e.details.amount.unwrap_or_default().to_decimal(),
+    e.details.usage.clone().map(|u| {
+        let mut amount = crate::domain::money::MoneySum::default();
+        amount.add(e.details.amount.unwrap_or_default());
+        ModelUsage(crate::services::usage::ModelUsage {
+            model: u.model,
+            input_tokens: u.input_tokens,
+            cached_input_tokens: u.cached_input_tokens,
+            output_tokens: u.output_tokens,
+            tool_calls: u.tool_calls,
+            amount,
+        })
     })
 }
 

@@ -8,48 +8,28 @@ use async_graphql::{Context, Object, Result};
 
 /// Usage of one model.
 #[derive(Debug, Clone)]
-pub struct ModelUsage {
-    pub model: String,
-    pub input_tokens: i64,
-    pub cached_input_tokens: i64,
-    pub output_tokens: i64,
-    pub tool_calls: i64,
-    pub amount: rust_decimal::Decimal,
-}
+pub struct ModelUsage(pub usage::ModelUsage);
 
 #[Object(name = "ModelUsage")]
 impl ModelUsage {
     async fn model(&self) -> &str {
-        &self.model
+        &self.0.model
     }
     /// Input tokens, not counting cached ones.
     async fn input_tokens(&self) -> BigInt {
-        BigInt(self.input_tokens)
+        BigInt(self.0.input_tokens)
     }
     async fn cached_input_tokens(&self) -> BigInt {
-        BigInt(self.cached_input_tokens)
+        BigInt(self.0.cached_input_tokens)
     }
     async fn output_tokens(&self) -> BigInt {
-        BigInt(self.output_tokens)
+        BigInt(self.0.output_tokens)
     }
     async fn tool_calls(&self) -> BigInt {
-        BigInt(self.tool_calls)
+        BigInt(self.0.tool_calls)
     }
     async fn amount(&self) -> Decimal {
-        Decimal(self.amount)
-    }
-}
-
-impl From<&usage::ModelUsage> for ModelUsage {
-    fn from(m: &usage::ModelUsage) -> Self {
-        Self {
-            model: m.model.clone(),
-            input_tokens: m.input_tokens,
-            cached_input_tokens: m.cached_input_tokens,
-            output_tokens: m.output_tokens,
-            tool_calls: m.tool_calls,
-            amount: m.amount.to_decimal(),
-        }
+        Decimal(self.0.amount.to_decimal())
     }
 }
 
@@ -77,7 +57,7 @@ impl Usage {
     }
     /// One row per model, by model name.
     async fn by_model(&self) -> Vec<ModelUsage> {
-        self.0.by_model.iter().map(ModelUsage::from).collect()
+        self.0.by_model.iter().cloned().map(ModelUsage).collect()
     }
 }
 
