@@ -152,6 +152,28 @@ fn waiting_in(sql: &mut Sql, tenant: &str) {
         .push(jobs::queues::WAITING_SQL);
 }
 
+/// `"job"` may start now: its `runAt` passed, not blocked, carrying every label of `labels`.
+fn runnable_in(sql: &mut Sql, now: i64, labels: &[String]) {
+    sql.push(r#" AND ("job"."run_at" IS NULL OR "job"."run_at" <= "#)
+        .bind(now)
+        .push(") AND ")
+        .push(&rules::job_blocked_sql(false));
+    for label in labels {
+        sql.push(r#" AND EXISTS (SELECT 1 FROM job_label WHERE job_label.job_id = "job"."id" AND job_label.label = "#)
+            .bind(label.as_str())
+            .push(")");
+    }
+}
+
+/// After a row source `c(id, …)` in claim order: its jobs still waiting, each locked by its own
+/// primary-key probe `FOR UPDATE SKIP LOCKED` (PostgreSQL), in that order until `batch` are
+/// locked. The nested loop stops at the LIMIT, so no row past it is locked, and no plan the
+/// statistics could choose scans the waiting jobs.
+fn lock_each(sql: &mut Sql, batch: u64) {
+    sql.push(r#" CROSS JOIN LATERAL (SELECT "job".* FROM job WHERE "job"."id" = c.id AND "job"."status" IN ('PENDING', 'SCHEDULED') FOR UPDATE SKIP LOCKED) j LIMIT "#)
+        .bind(batch as i64);
+}
+
 /// The next batch of candidates in fair claim order (DESIGN.md §3, "Fair claims"), locked
 /// `FOR UPDATE SKIP LOCKED` on PostgreSQL, with what the batch says of those behind it.
 ///
@@ -292,15 +314,8 @@ async fn candidates(
         from_waiting(sql, select);
         sql.push(r#" AND "job"."priority" = g.p AND "#)
             .push(GROUP_KEY)
-            .push(r#" = g.k AND ("job"."run_at" IS NULL OR "job"."run_at" <= "#)
-            .bind(now)
-            .push(") AND ")
-            .push(&rules::job_blocked_sql(false));
-        for label in labels {
-            sql.push(r#" AND EXISTS (SELECT 1 FROM job_label WHERE job_label.job_id = "job"."id" AND job_label.label = "#)
-                .bind(label.as_str())
-                .push(")");
-        }
+            .push(" = g.k");
+        runnable_in(sql, now, labels);
         if !seen.is_empty() {
             sql.push(r#" AND "job"."id" NOT IN ("#);
             for (i, id) in seen.iter().enumerate() {
@@ -391,10 +406,7 @@ async fn candidates(
     if order.is_empty() {
         return Ok((Vec::new(), more));
     }
-    // The LIMIT sits with the lock: rows another claimer holds are skipped, not counted. Each
-    // id is locked by its own primary-key probe in a LATERAL subquery, in the listed order
-    // (the nested loop stops at the LIMIT): no plan the statistics could choose scans the
-    // waiting jobs, and no row past the LIMIT is locked.
+    // The LIMIT sits with the lock: rows another claimer holds are skipped, not counted.
     let mut lock = Sql::new(true);
     lock.push(r#"SELECT j.* FROM (VALUES "#);
     for (i, id) in order.iter().enumerate() {
@@ -403,8 +415,8 @@ async fn candidates(
         }
         lock.push("(").bind(*id).push("::uuid)");
     }
-    lock.push(r#") AS c(id) CROSS JOIN LATERAL (SELECT "job".* FROM job WHERE "job"."id" = c.id AND "job"."status" IN ('PENDING', 'SCHEDULED') FOR UPDATE SKIP LOCKED) j LIMIT "#)
-        .bind(batch as i64);
+    lock.push(") AS c(id)");
+    lock_each(&mut lock, batch);
     let models = job::Entity::find()
         .from_raw_sql(lock.statement(tx))
         .all(tx)
@@ -434,15 +446,7 @@ async fn first_turns(
     let mut sql = Sql::new(postgres);
     sql.push(r#"WITH w AS (SELECT "job"."id" AS id, "job"."priority" AS p, "job"."concurrency_key" AS k, COALESCE("job"."run_at", "job"."created_at") AS ready FROM job WHERE "#);
     waiting_in(&mut sql, tenant);
-    sql.push(r#" AND ("job"."run_at" IS NULL OR "job"."run_at" <= "#)
-        .bind(now)
-        .push(") AND ")
-        .push(&rules::job_blocked_sql(false));
-    for label in labels {
-        sql.push(r#" AND EXISTS (SELECT 1 FROM job_label WHERE job_label.job_id = "job"."id" AND job_label.label = "#)
-            .bind(label.as_str())
-            .push(")");
-    }
+    runnable_in(&mut sql, now, labels);
     sql.push(r#" ORDER BY "job"."priority" DESC, COALESCE("job"."run_at", "job"."created_at"), "job"."id" LIMIT "#)
         .bind(scan)
         .push("), ");
@@ -452,10 +456,8 @@ async fn first_turns(
         .bind(tenant)
         .push(" AND x.status IN ('RUNNING', 'CANCELLING') AND x.concurrency_key = r.k))) ORDER BY ready, id) ");
     if postgres {
-        // Each in turn by its primary key, locked unless another claimer holds it, until
-        // `batch` are locked (as in `candidates`).
-        sql.push(r#"SELECT j.* FROM c CROSS JOIN LATERAL (SELECT "job".* FROM job WHERE "job"."id" = c.id AND "job"."status" IN ('PENDING', 'SCHEDULED') FOR UPDATE SKIP LOCKED) j LIMIT "#)
-            .bind(batch as i64);
+        sql.push("SELECT j.* FROM c");
+        lock_each(&mut sql, batch);
     } else {
         sql.push(
             r#"SELECT "job".* FROM c JOIN job ON "job"."id" = c.id ORDER BY c.ready, c.id LIMIT "#,
