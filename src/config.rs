@@ -133,6 +133,10 @@ pub struct Settings {
     /// Operations one websocket may run at once.
     #[arg(long, env = "JOBGRAPH_MAX_SUBSCRIPTIONS_PER_SOCKET", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=10_000), global = true)]
     pub max_subscriptions_per_socket: u64,
+    /// After SIGTERM, how long `/readyz` answers 503 while requests are still served, before
+    /// the listener closes, in milliseconds (give a load balancer time to notice).
+    #[arg(long, env = "JOBGRAPH_DRAIN_DELAY_MS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=600_000), global = true)]
+    pub drain_delay_ms: u64,
     /// Log lines as text or JSON.
     #[arg(long, env = "JOBGRAPH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,

@@ -172,6 +172,22 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// The pool's connections: (in use, idle).
+pub fn pool_connections(db: &DatabaseConnection) -> (u32, u32) {
+    let (size, idle) = match db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => {
+            let pool = db.get_postgres_connection_pool();
+            (pool.size(), pool.num_idle())
+        }
+        _ => {
+            let pool = db.get_sqlite_connection_pool();
+            (pool.size(), pool.num_idle())
+        }
+    };
+    let idle = u32::try_from(idle).unwrap_or(u32::MAX).min(size);
+    (size - idle, idle)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,8 @@
 //! jobgraph: a GraphQL server for the jobs and tasks of an agent platform.
 //!
 //! Reading order: `services` (what the server does, one area per folder), `graphql` (how the
-//! API exposes it), `http` (the endpoints), `config` and `main.rs` (how it starts).
+//! API exposes it), `http` (the endpoints), `server` (how they run and stop), `config` and
+//! `main.rs` (how it starts).
 
 pub mod auth;
 pub mod config;
@@ -12,6 +13,8 @@ pub mod events;
 pub mod graphql;
 pub mod http;
 pub mod loops;
+pub mod metrics;
+pub mod server;
 pub mod services;
 
 use std::sync::Arc;
@@ -34,6 +37,8 @@ pub struct AppConfig {
 /// The state of a running server over an open, migrated database (starting its event bus:
 /// on PostgreSQL, the LISTEN connection).
 pub fn app_state(db: sea_orm::DatabaseConnection, config: &AppConfig) -> http::AppState {
+    // The process's metrics recorder, before anything records.
+    metrics::handle();
     let bus = events::bus_for(&db, config.subscriber_buffer);
     let services = services::Services::new(db, config.limits.clone(), config.clock.clone(), bus);
     http::AppState {

@@ -10,7 +10,7 @@ use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest,
     NextRequest,
 };
-use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::{
     ErrorExtensions, Request, Response, ServerError, ServerResult, Value, Variables,
 };
@@ -19,14 +19,67 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Put into a request's data by the HTTP edge; set once execution begins. A response whose
 /// request never got that far failed to parse, validate or coerce its variables: a request
-/// error, which GraphQL over HTTP answers 400 without `data` (DESIGN.md §11).
+/// error, which GraphQL over HTTP answers 400 without `data` (DESIGN.md §11). It also keeps
+/// the operation the document selected, for metrics and traces.
 #[derive(Debug, Clone, Default)]
-pub struct Executed(Arc<AtomicBool>);
+pub struct Executed(Arc<ExecutedState>);
+
+#[derive(Debug, Default)]
+struct ExecutedState {
+    started: AtomicBool,
+    operation: std::sync::OnceLock<Operation>,
+}
+
+/// The operation a request runs: its type and its name, if it has one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operation {
+    pub kind: OperationType,
+    pub name: Option<String>,
+}
+
+impl Operation {
+    /// `query`, `mutation` or `subscription`.
+    pub fn kind_label(&self) -> &'static str {
+        match self.kind {
+            OperationType::Query => "query",
+            OperationType::Mutation => "mutation",
+            OperationType::Subscription => "subscription",
+        }
+    }
+}
 
 impl Executed {
     /// Whether execution began.
     pub fn started(&self) -> bool {
-        self.0.load(Ordering::Acquire)
+        self.0.started.load(Ordering::Acquire)
+    }
+
+    /// The operation, once the query parsed and one was selected.
+    pub fn operation(&self) -> Option<&Operation> {
+        self.0.operation.get()
+    }
+}
+
+/// The operation `name` selects in `doc` (a named one is keyed by its name; an anonymous one
+/// is the document's only operation).
+fn operation_of(doc: &ExecutableDocument, name: Option<&str>) -> Option<Operation> {
+    use async_graphql::parser::types::DocumentOperations;
+    match &doc.operations {
+        DocumentOperations::Single(op) => Some(Operation {
+            kind: op.node.ty,
+            name: None,
+        }),
+        DocumentOperations::Multiple(ops) => {
+            let (key, op) = match name {
+                Some(name) => ops.get_key_value(name)?,
+                None if ops.len() == 1 => ops.iter().next()?,
+                None => return None,
+            };
+            Some(Operation {
+                kind: op.node.ty,
+                name: Some(key.to_string()),
+            })
+        }
     }
 }
 
@@ -167,6 +220,11 @@ impl Extension for ErrorCodesExtension {
     ) -> ServerResult<ExecutableDocument> {
         let doc = next.run(ctx, query, variables).await?;
         let name = self.operation_name.get();
+        if let Some(executed) = ctx.data_opt::<Executed>()
+            && let Some(operation) = operation_of(&doc, name.as_deref())
+        {
+            let _ = executed.0.operation.set(operation);
+        }
         check_required_variables(&doc, name.as_deref(), variables)?;
         Ok(doc)
     }
@@ -178,7 +236,7 @@ impl Extension for ErrorCodesExtension {
         next: NextExecute<'_>,
     ) -> Response {
         if let Some(executed) = ctx.data_opt::<Executed>() {
-            executed.0.store(true, Ordering::Release);
+            executed.0.started.store(true, Ordering::Release);
         }
         next.run(ctx, operation_name).await
     }

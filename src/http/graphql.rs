@@ -78,16 +78,80 @@ impl MediaType {
 pub(super) fn error_response(
     media: MediaType,
     status: StatusCode,
-    code: &str,
+    code: &'static str,
     message: &str,
 ) -> Response {
     let body = json!({"errors": [{"message": message, "extensions": {"code": code}}]});
-    (
+    let mut response = (
         status,
         [(header::CONTENT_TYPE, media.content_type())],
         body.to_string(),
     )
-        .into_response()
+        .into_response();
+    response.extensions_mut().insert(Outcome(code.into()));
+    response
+}
+
+/// How a request ended, for metrics and traces: `OK`, or the code of its first error. Put on
+/// every response this module answers.
+#[derive(Debug, Clone)]
+struct Outcome(std::borrow::Cow<'static, str>);
+
+impl Outcome {
+    fn of(response: &async_graphql::Response) -> Self {
+        let Some(first) = response.errors.first() else {
+            return Self("OK".into());
+        };
+        let code = first
+            .extensions
+            .as_ref()
+            .and_then(|e| e.get("code"))
+            .and_then(|v| match v {
+                async_graphql::Value::String(s) => Some(s.clone()),
+                async_graphql::Value::Enum(e) => Some(e.to_string()),
+                _ => None,
+            });
+        Self(code.map_or("UNKNOWN".into(), Into::into))
+    }
+}
+
+/// Runs `handle` (one GraphQL request over HTTP) in a span naming its operation, then counts
+/// it by type, operation name and outcome, with its duration.
+async fn observed(
+    method: &'static str,
+    handle: impl std::future::Future<Output = Response>,
+    executed: Executed,
+) -> Response {
+    use tracing::Instrument;
+    let span = tracing::info_span!(
+        "graphql",
+        otel.name = tracing::field::Empty,
+        http.method = method,
+        graphql.operation.type = tracing::field::Empty,
+        graphql.operation.name = tracing::field::Empty,
+        code = tracing::field::Empty,
+    );
+    let started = std::time::Instant::now();
+    let response = handle.instrument(span.clone()).await;
+    let took = started.elapsed();
+    let code = response
+        .extensions()
+        .get::<Outcome>()
+        .map_or("UNKNOWN", |o| o.0.as_ref());
+    let operation = executed.operation();
+    let kind = operation.map_or("unknown", |o| o.kind_label());
+    let name = operation.and_then(|o| o.name.as_deref());
+    span.record(
+        "otel.name",
+        format!("{kind} {}", name.unwrap_or("anonymous")),
+    );
+    span.record("graphql.operation.type", kind);
+    if let Some(name) = name {
+        span.record("graphql.operation.name", name);
+    }
+    span.record("code", code);
+    crate::metrics::request(kind, name, code, Some(took));
+    response
 }
 
 /// A body or parameters that are not a GraphQL request: 400 whatever the media type.
@@ -241,8 +305,8 @@ async fn execute(
     media: MediaType,
     actor: crate::auth::Actor,
     request: async_graphql::Request,
+    executed: &Executed,
 ) -> Response {
-    let executed = Executed::default();
     let request = context::for_actor(request, &state.services, actor).data(executed.clone());
     let response =
         match tokio::time::timeout(state.limits.request_timeout, state.schema.execute(request))
@@ -266,6 +330,7 @@ async fn execute(
                 );
             }
         };
+    let outcome = Outcome::of(&response);
     let request_error = !executed.started() && response.is_err();
     let (status, body) = if request_error && media == MediaType::GraphqlResponse {
         let body = json!({"errors": response.errors});
@@ -274,7 +339,12 @@ async fn execute(
         (StatusCode::OK, serde_json::to_vec(&response))
     };
     match body {
-        Ok(body) => (status, [(header::CONTENT_TYPE, media.content_type())], body).into_response(),
+        Ok(body) => {
+            let mut response =
+                (status, [(header::CONTENT_TYPE, media.content_type())], body).into_response();
+            response.extensions_mut().insert(outcome);
+            response
+        }
         Err(err) => {
             tracing::error!(%err, "response did not serialise");
             error_response(
@@ -291,6 +361,17 @@ pub(super) async fn post(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,
+) -> Response {
+    let executed = Executed::default();
+    let handle = post_request(state, headers, body, &executed);
+    observed("POST", handle, executed.clone()).await
+}
+
+async fn post_request(
+    state: AppState,
+    headers: HeaderMap,
+    body: Body,
+    executed: &Executed,
 ) -> Response {
     let media = MediaType::from_accept(&headers);
     let actor = match authenticate(&state, media, &headers) {
@@ -330,7 +411,7 @@ pub(super) async fn post(
         Err(message) => return bad_request(media, &message),
     };
     match prepare(&state, media, raw, false) {
-        Ok(request) => execute(&state, media, actor, request).await,
+        Ok(request) => execute(&state, media, actor, request, executed).await,
         Err(response) => *response,
     }
 }
@@ -348,6 +429,21 @@ pub(super) async fn get(
     if let Ok(upgrade) = upgrade {
         return ws::upgrade(state, upgrade);
     }
+    let executed = Executed::default();
+    observed(
+        "GET",
+        get_request(state, headers, params, &executed),
+        executed.clone(),
+    )
+    .await
+}
+
+async fn get_request(
+    state: AppState,
+    headers: HeaderMap,
+    params: HashMap<String, String>,
+    executed: &Executed,
+) -> Response {
     let media = MediaType::from_accept(&headers);
     let actor = match authenticate(&state, media, &headers) {
         Ok(actor) => actor,
@@ -358,7 +454,7 @@ pub(super) async fn get(
         Err(message) => return bad_request(media, &message),
     };
     match prepare(&state, media, raw, true) {
-        Ok(request) => execute(&state, media, actor, request).await,
+        Ok(request) => execute(&state, media, actor, request, executed).await,
         Err(response) => *response,
     }
 }

@@ -4,6 +4,7 @@
 //!   with `apq` for automatic persisted queries;
 //! - `ws`: subscriptions over websockets on `/graphql`;
 //! - `health`: `/healthz` and `/readyz`;
+//! - `metrics`: `/metrics`, in Prometheus text;
 //! - `static_assets`: GraphiQL at `/`.
 //!
 //! May import: axum, async-graphql, auth, graphql, services.
@@ -11,6 +12,7 @@
 pub mod apq;
 mod graphql;
 mod health;
+mod metrics;
 mod router;
 mod static_assets;
 pub mod ws;

@@ -1,7 +1,7 @@
 //! The router of the whole server: the routes of every endpoint, then what wraps them all
 //! (compression, CORS, a panic turned into a plain INTERNAL answer).
 
-use super::{AppState, graphql, health, static_assets};
+use super::{AppState, graphql, health, metrics, static_assets};
 use axum::Router;
 use axum::http::HeaderValue;
 use axum::response::Response;
@@ -32,6 +32,7 @@ pub fn router(state: AppState) -> Router {
         .route("/graphql", get(graphql::get).post(graphql::post))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::metrics))
         .with_state(state)
         .layer(compression)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
@@ -61,6 +62,7 @@ fn cors_layer(origins: &[HeaderValue]) -> Option<tower_http::cors::CorsLayer> {
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("a request handler panicked");
+    crate::metrics::request("unknown", None, "INTERNAL", None);
     graphql::error_response(
         graphql::MediaType::Json,
         axum::http::StatusCode::INTERNAL_SERVER_ERROR,

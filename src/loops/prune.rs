@@ -5,6 +5,7 @@ use crate::error::ServiceResult;
 use crate::services::Services;
 use crate::services::events::PruneReport;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 /// One tick: one service call.
 pub async fn tick(services: &Services, retention: Duration) -> ServiceResult<PruneReport> {
@@ -12,6 +13,11 @@ pub async fn tick(services: &Services, retention: Duration) -> ServiceResult<Pru
 }
 
 /// Ticks every `interval` until aborted.
-pub async fn run(services: Services, retention: Duration, interval: Duration) {
-    super::every("prune", interval, || tick(&services, retention)).await;
+pub async fn run(
+    services: Services,
+    retention: Duration,
+    interval: Duration,
+    stop: CancellationToken,
+) {
+    super::every("prune", interval, stop, || tick(&services, retention)).await;
 }

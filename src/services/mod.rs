@@ -131,4 +131,9 @@ impl Services {
     pub async fn ping(&self) -> bool {
         self.db.ping().await.is_ok()
     }
+
+    /// The database pool's connections: (in use, idle).
+    pub fn pool_connections(&self) -> (u32, u32) {
+        crate::db::pool_connections(&self.db)
+    }
 }

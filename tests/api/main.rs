@@ -20,6 +20,7 @@ mod graph;
 mod jobs;
 mod lists;
 mod liveness;
+mod metrics;
 mod order;
 mod over_http;
 mod schema;

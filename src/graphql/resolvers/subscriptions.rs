@@ -16,7 +16,9 @@ use futures_util::{Stream, StreamExt};
 #[derive(Default)]
 pub struct SubscriptionRoot;
 
-/// The events of a checked filter, as GraphQL values, noting each id delivered.
+/// The events of a checked filter, as GraphQL values, noting each id delivered (and, for
+/// `/metrics`, each delivery and how long after its commit it left; an execution shared by
+/// identical subscriptions counts once).
 async fn subscribe<'a>(
     ctx: &Context<'a>,
     filter: crate::events::EventFilter,
@@ -26,17 +28,24 @@ async fn subscribe<'a>(
         .map(|a| parse_after("after", &a))
         .transpose()
         .map_err(to_gql)?;
-    let stream = services(ctx)?
+    let services = services(ctx)?;
+    let stream = services
         .events
         .subscribe(actor(ctx)?, filter, after)
         .await
         .map_err(to_gql)?;
+    let clock = services.clock().clone();
     let noted = ctx.data_opt::<LastEventId>().cloned();
     Ok(stream.map(move |item| {
         let event: events::Event = item.map_err(to_gql)?;
         if let Some(noted) = &noted {
             noted.set(event.head.id);
         }
+        let lag = clock
+            .now_micros()
+            .saturating_sub(event.head.occurred_at)
+            .max(0);
+        crate::metrics::event_delivered(std::time::Duration::from_micros(lag as u64));
         Ok(Event::from(event))
     }))
 }

@@ -60,6 +60,15 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// Takes the upgrade of a websocket request to `/graphql`.
 pub fn upgrade(state: AppState, ws: WebSocketUpgrade) -> Response {
+    use axum::response::IntoResponse;
+    if state.shutdown.is_cancelled() {
+        // Draining: a client reconnecting after its 1001 must find another replica.
+        return (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "the server is shutting down",
+        )
+            .into_response();
+    }
     let ws = ws.protocols([Protocol::TRANSPORT_WS, Protocol::LEGACY_WS]);
     let protocol = Protocol::negotiated(ws.selected_protocol().and_then(|p| p.to_str().ok()));
     let limits = state.ws;
@@ -85,8 +94,22 @@ fn close_frame(code: u16, reason: &str) -> Message {
     }))
 }
 
-/// A running operation of the socket.
-enum Running {
+/// A running operation of the socket, counted in `/metrics` while it runs.
+struct Running {
+    how: How,
+    _open: crate::metrics::Open,
+}
+
+impl Running {
+    fn new(how: How) -> Self {
+        Self {
+            how,
+            _open: crate::metrics::Open::subscription(),
+        }
+    }
+}
+
+enum How {
     /// Executed for this socket alone.
     Own(tokio::task::AbortHandle),
     /// A member of a shared execution; dropping it leaves.
@@ -95,7 +118,7 @@ enum Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
-        if let Running::Own(task) = self {
+        if let How::Own(task) = &self.how {
             task.abort();
         }
     }
@@ -123,6 +146,7 @@ struct Connection {
 type Timer = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 async fn serve(socket: WebSocket, protocol: Protocol, state: AppState) {
+    let _open = crate::metrics::Open::websocket();
     let (mut sink, mut incoming) = socket.split();
     let (out, mut queue) = mpsc::channel::<Message>(OUT_QUEUE);
     let (done, mut finished) = mpsc::channel::<String>(16);
@@ -304,7 +328,7 @@ impl Connection {
             return Flow::Continue;
         }
         let running = match groups::key_of(&actor, &request) {
-            Some(key) => Running::Shared(self.state.groups.join(
+            Some(key) => Running::new(How::Shared(self.state.groups.join(
                 key,
                 groups::Member::new(
                     id.clone(),
@@ -318,8 +342,8 @@ impl Connection {
                     actor,
                     request,
                 },
-            )),
-            None => Running::Own(
+            ))),
+            None => Running::new(How::Own(
                 tokio::spawn(run_own(
                     self.state.clone(),
                     actor,
@@ -330,7 +354,7 @@ impl Connection {
                     self.done.clone(),
                 ))
                 .abort_handle(),
-            ),
+            )),
         };
         self.running.insert(id, running);
         Flow::Continue

@@ -157,6 +157,8 @@ pub(crate) async fn commit(
     }
     let stored = write(&tx, actor, at, drafts).await?;
     let (tx, _turn) = tx.into_parts();
+    let written = stored.len();
     bus.commit(tx, &actor.tenant, stored).await?;
+    crate::metrics::events_written(written);
     Ok(())
 }

@@ -16,7 +16,7 @@
 //! over a budget or a limit are skipped, not failed. On SQLite the single writer serialises
 //! claims.
 
-use super::{ExecutorCounters, ExecutorService, bounded};
+use super::{ExecutorService, bounded};
 use crate::auth::Actor;
 use crate::error::{ServiceError, ServiceResult};
 use crate::services::access::require;
@@ -563,6 +563,37 @@ fn claim_labels(labels: Option<Vec<String>>) -> ServiceResult<Vec<String>> {
     Ok(out)
 }
 
+/// The runnable jobs of every tenant (waiting, due, not blocked, whatever their labels), for
+/// `/metrics`: how many, and how long the oldest has been due (since its `runAt`, or its
+/// creation without one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueStats {
+    pub depth: u64,
+    pub oldest_due_micros: Option<i64>,
+}
+
+impl ExecutorService {
+    /// The queue as `/metrics` reports it; one statement over the waiting jobs.
+    pub async fn queue_stats(&self) -> ServiceResult<QueueStats> {
+        let now = self.clock.now_micros();
+        let postgres = self.db.get_database_backend() == sea_orm::DbBackend::Postgres;
+        let mut sql = Sql::new(postgres);
+        sql.push(r#"SELECT COUNT(*) AS depth, MIN(COALESCE("job"."run_at", "job"."created_at")) AS oldest FROM job WHERE "job"."status" IN ('PENDING', 'SCHEDULED')"#);
+        runnable_in(&mut sql, now, &[]);
+        let row = self
+            .db
+            .query_one_raw(sql.statement(&self.db))
+            .await?
+            .ok_or_else(|| ServiceError::Internal("COUNT returned no row".into()))?;
+        let depth: i64 = row.try_get("", "depth")?;
+        let oldest: Option<i64> = row.try_get("", "oldest")?;
+        Ok(QueueStats {
+            depth: depth.max(0) as u64,
+            oldest_due_micros: oldest,
+        })
+    }
+}
+
 impl ExecutorService {
     /// claimJobs: up to `limit` runnable jobs for `agent` (the caller, or whom an ADMIN names),
     /// each now RUNNING with `assignedAgent`, a lease of `leaseSeconds` and a new run, in one
@@ -697,7 +728,7 @@ impl ExecutorService {
         }
         events.extend(watch.after(&tx, &events).await?);
         jobs::commit(&*self.bus, tx, actor, now, events).await?;
-        ExecutorCounters::add(&self.counters.claims, claimed.len());
+        crate::metrics::claimed(claimed.len());
         Ok(claimed.into_iter().map(Job::from).collect())
     }
 }

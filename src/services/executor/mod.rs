@@ -8,8 +8,6 @@
 //! - `fail`: failJob, an attempt that ended badly, decided by `attempt::end_attempt`;
 //! - `sweeps`: timeouts, lost leases, graceful-cancel deadlines and cron, each one call per tick
 //!   acting as `system`, one tenant per transaction, guarded by the state it read.
-//!
-//! `ExecutorCounters` counts claims and what the sweeps did, in one place, for `/metrics`.
 
 pub mod attempt;
 mod claim;
@@ -17,7 +15,7 @@ mod liveness;
 mod sweeps;
 
 pub use attempt::{AttemptEnd, Cause, EndEvent, end_attempt};
-pub use claim::ClaimRequest;
+pub use claim::{ClaimRequest, QueueStats};
 pub use liveness::AgentHeartbeat;
 pub use sweeps::SweepReport;
 
@@ -35,27 +33,10 @@ use entity::status::JobStatus;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use serde_json::json;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use uuid::Uuid;
 
 /// The lease a heartbeat gives a job that never had one (started by startJob).
 pub const DEFAULT_LEASE_SECONDS: i32 = 60;
-
-/// What the executor did since start, for `/metrics`.
-#[derive(Debug, Default)]
-pub struct ExecutorCounters {
-    pub claims: AtomicU64,
-    pub expired_leases: AtomicU64,
-    pub timeouts: AtomicU64,
-    pub grace_periods_ended: AtomicU64,
-    pub cron_rescheduled: AtomicU64,
-}
-
-impl ExecutorCounters {
-    fn add(counter: &AtomicU64, n: usize) {
-        counter.fetch_add(n as u64, Ordering::Relaxed);
-    }
-}
 
 /// The worker side of jobs, reached only through an `Actor` (or, for the sweeps, as `system`).
 #[derive(Clone)]
@@ -64,7 +45,6 @@ pub struct ExecutorService {
     limits: Limits,
     clock: Clock,
     bus: Arc<dyn EventBus>,
-    counters: Arc<ExecutorCounters>,
 }
 
 /// An integer argument within `min..=max`, `default` when absent; BAD_USER_INPUT naming it.
@@ -97,13 +77,7 @@ impl ExecutorService {
             limits,
             clock,
             bus,
-            counters: Arc::default(),
         }
-    }
-
-    /// What the executor did since start.
-    pub fn counters(&self) -> &ExecutorCounters {
-        &self.counters
     }
 
     /// heartbeatJob: extends the lease of a RUNNING or CANCELLING job to `now + leaseSeconds`

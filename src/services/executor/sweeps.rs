@@ -14,7 +14,7 @@
 //! once per job.
 
 use super::attempt::{self, Cause};
-use super::{ExecutorCounters, ExecutorService, end_attempt};
+use super::{ExecutorService, end_attempt};
 use crate::auth::Actor;
 use crate::domain::time::{Micros, from_micros, rfc3339, to_micros};
 use crate::error::ServiceResult;
@@ -107,14 +107,13 @@ impl ExecutorService {
     /// Ends the attempts that ran past their job's `timeoutSeconds`.
     pub async fn sweep_timeouts(&self) -> ServiceResult<SweepReport> {
         let report = self.sweep(Sweep::Timeouts).await?;
-        ExecutorCounters::add(&self.counters.timeouts, report.jobs);
         Ok(report)
     }
 
     /// Ends the attempts whose lease passed.
     pub async fn sweep_leases(&self) -> ServiceResult<SweepReport> {
         let report = self.sweep(Sweep::Leases).await?;
-        ExecutorCounters::add(&self.counters.expired_leases, report.jobs);
+        crate::metrics::leases_expired(report.jobs);
         Ok(report)
     }
 
@@ -122,14 +121,12 @@ impl ExecutorService {
     pub async fn sweep_grace_periods(&self, grace: Duration) -> ServiceResult<SweepReport> {
         let grace_us = i64::try_from(grace.as_micros()).unwrap_or(i64::MAX);
         let report = self.sweep(Sweep::Grace(grace_us)).await?;
-        ExecutorCounters::add(&self.counters.grace_periods_ended, report.jobs);
         Ok(report)
     }
 
     /// Schedules the next occurrence of every cron job whose series ended.
     pub async fn sweep_cron(&self) -> ServiceResult<SweepReport> {
         let report = self.sweep(Sweep::Cron).await?;
-        ExecutorCounters::add(&self.counters.cron_rescheduled, report.jobs);
         Ok(report)
     }
 
